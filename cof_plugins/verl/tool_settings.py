@@ -12,8 +12,10 @@ from typing import Any
 
 from cof_plugins.core.coords import CONVENTIONS
 from cof_plugins.core.frame import get_family
+from cof_plugins.core.profiles import Profile, get_profile
 from cof_plugins.core.protocol import DEFAULT_PROTOCOL
 from cof_plugins.core.zoom import DEFAULT_MAX_IMAGE_PIXELS, ZoomConfig
+from cof_plugins.core.zoom_step import StepConfig
 
 # Keys verl itself reads from the block.
 _VERL_KEYS = {"type"}
@@ -24,11 +26,15 @@ class ToolSettings:
     """Everything the zoom tool needs besides the per-trajectory ``create_kwargs``."""
 
     family: str = "qwen2_5_vl"
+    # core.profiles name: "default" (this package) or "paper" (the release exactly). It sets
+    # the zoom's geometry and filter and which calls of a turn run (the recipe's
+    # max_parallel_calls must agree; `cof validate` checks it).
+    profile: str = "default"
     # Box convention the model writes; None means the family's own (core.frame.FAMILIES).
     coords: str | None = None
     # Protocol preset whose suffix follows every crop (same text as the SFT data).
     protocol: str = DEFAULT_PROTOCOL
-    # ZoomConfig fields; ``factor`` defaults to the family's (28 Qwen2.5-VL, 32 Qwen3-VL).
+    # ZoomConfig fields over the profile's; ``factor`` is the family's (28 or 32).
     zoom: dict[str, Any] = field(default_factory=dict)
     # Step rewards: a small penalty for a call the model got wrong; none for a good call.
     valid_call_reward: float = 0.0
@@ -39,13 +45,27 @@ class ToolSettings:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     # Prefix the crop turn with the geometry note ("Zoomed into ..."); off keeps SFT's text.
     crop_note: bool = False
+    # Images a rollout may hold (the question image included); calls beyond it get a message
+    # instead of a crop, so vLLM's per-prompt image limit (rollout.limit_images) is never hit.
+    max_images: int | None = None
 
     @property
     def convention(self) -> str:
         return self.coords or get_family(self.family).coords
 
+    @property
+    def profile_spec(self) -> Profile:
+        return get_profile(self.profile)
+
     def zoom_config(self) -> ZoomConfig:
-        return ZoomConfig.for_family(self.family, **self.zoom)
+        return self.step_config("").zoom
+
+    def step_config(self, suffix: str) -> StepConfig:
+        """The RL zoom step this config describes (``suffix``: the protocol's instruction)."""
+        return StepConfig.for_stage(
+            self.profile, "rl", family=self.family, suffix=suffix, coords=self.coords,
+            zoom=self.zoom, max_images=self.max_images, crop_note=self.crop_note,
+        )  # fmt: skip
 
 
 def parse_settings(config: dict[str, Any] | None) -> ToolSettings:
@@ -64,6 +84,10 @@ def parse_settings(config: dict[str, Any] | None) -> ToolSettings:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"zoom tool config: {name} must be a number, got {value!r}")
+    try:
+        get_profile(settings.profile)
+    except KeyError as exc:
+        raise ValueError(f"zoom tool config: {exc}") from None
     settings.zoom_config()  # raises with ZoomConfig's own message on a bad geometry
     return settings
 

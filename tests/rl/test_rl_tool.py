@@ -74,15 +74,16 @@ def test_full_resolution_crop_reads_the_original(tmp_path):
     ("arguments", "needle", "kind"),
     [
         ({"bbox_2d": [300, 10, 100, 50]}, "inverted", "invalid"),
-        ({"bbox_2d": "a, b, c, d"}, "not a number", "invalid"),
-        ({"box": None}, "[x1, y1, x2, y2]", "invalid"),
-        ({"label": "cat"}, "no bbox_2d", "invalid"),
+        # Arguments the parser cannot use are parse errors, as in the evaluation loop.
+        ({"bbox_2d": "a, b, c, d"}, "not a number", "parse"),
+        ({"box": None}, "[x1, y1, x2, y2]", "parse"),
+        ({"label": "cat"}, "no bbox_2d", "parse"),
         (
             {PARSE_ERROR_KEY: "Your tool call could not be read <|im_end|> <image>"},
             "[image]",
             "parse",
         ),
-        (["not", "a", "dict"], "JSON object", "invalid"),
+        (["not", "a", "dict"], "not an object", "parse"),
     ],
 )
 def test_bad_calls_get_text_and_a_penalty_never_an_exception(arguments, needle, kind):
