@@ -98,8 +98,8 @@ def random_boxes(rng: random.Random, w: int, h: int, n: int) -> list[list[float]
         elif kind == "thin_y":
             y2 = min(h, y1 + rng.uniform(0.01, 3))
         elif kind == "edge":
-            x1, y1, x2, y2 = rng.choice(((0, y1, x2, y2), (x1, 0, x2, y2), (x1, y1, w, y2),
-                                         (x1, y1, x2, h), (0, 0, x2, y2), (x1, y1, w, h)))  # fmt: skip
+            edges = ((0, y1, x2, y2), (x1, 0, x2, y2), (x1, y1, w, y2), (x1, y1, x2, h))
+            x1, y1, x2, y2 = rng.choice((*edges, (0, 0, x2, y2), (x1, y1, w, h)))
         elif kind == "tiny":
             x2, y2 = min(w, x1 + rng.uniform(0.05, 1.5)), min(h, y1 + rng.uniform(0.05, 1.5))
         elif kind == "sliver":  # long and thin: the 200:1 limit
