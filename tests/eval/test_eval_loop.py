@@ -156,3 +156,32 @@ def test_config_errors_name_the_setting():
     with pytest.raises(ValueError, match="min_pixels"):
         LoopConfig(min_pixels=10, max_pixels=5)
     json.dumps(LoopConfig().to_dict())
+
+
+class _RecordingJudge:
+    """Stands in for the judge client: records each (question, answer, reference)."""
+
+    def __init__(self):
+        self.queries = []
+
+    def judge_many_sync(self, items):
+        from cof_plugins.judge import JudgeVerdict
+
+        self.queries.extend(items)
+        return [JudgeVerdict(True, "judge") for _ in items]
+
+
+def test_paper_scores_the_first_answer_against_the_letter(tmp_path, synth_samples, synth_dir):
+    """The release's scorer: the first <answer> of the final turn; the judge sees "B"."""
+    samples = _bench(tmp_path, [s for s in synth_samples if s.options], synth_dir, n=1)
+    two = "<think>x</think> <answer>a hedge</answer> then <answer>(Z) neither</answer>"
+    for profile, pred, reference in (
+        ("default", "(Z) neither", samples[0].answer_text),
+        ("paper", "a hedge", samples[0].answer),
+    ):
+        done = _run(samples, FakeBackend(lambda r, t: two), LoopConfig(profile=profile))
+        judge = _RecordingJudge()
+        (record,) = score(done, judge, profile)
+        assert record["pred"] == pred and record["decided_by"] == "judge"
+        ((_, answer_seen, reference_seen),) = judge.queries
+        assert (answer_seen, reference_seen) == (pred, reference)
