@@ -12,7 +12,7 @@ from typing import Any
 
 from cof_plugins.core.coords import CONVENTIONS
 from cof_plugins.core.frame import get_family
-from cof_plugins.core.profiles import Profile, get_profile
+from cof_plugins.core.profiles import Profile, call_cap, get_profile
 from cof_plugins.core.protocol import DEFAULT_PROTOCOL
 from cof_plugins.core.zoom import DEFAULT_MAX_IMAGE_PIXELS, ZoomConfig
 from cof_plugins.core.zoom_step import StepConfig
@@ -103,3 +103,41 @@ def _reject_unknown(raw: dict[str, Any], valid: set[str], where: str) -> None:
     raise ValueError(
         f"unknown key(s) in {where}: {', '.join(hints)}; valid keys: {', '.join(sorted(valid))}"
     )
+
+
+def rollout_problems(
+    settings: ToolSettings,
+    max_parallel_calls: int | None,
+    limit_images: int | None,
+    max_assistant_turns: int | None,
+) -> list[str]:
+    """Where the recipe's rollout keys disagree with the tool's profile, as error messages.
+
+    verl runs the first ``max_parallel_calls`` calls of a turn, so that key is how a recipe
+    realises the profile's RL call policy; vLLM refuses a prompt holding more images than
+    ``limit_images``, so a rollout must not be able to collect more.
+    """
+    key = "actor_rollout_ref.rollout.multi_turn.max_parallel_calls"
+    policy = settings.profile_spec.rl_calls
+    parallel = 1 if max_parallel_calls is None else int(max_parallel_calls)
+    problems = []
+    cap = call_cap(policy)
+    if cap is not None and parallel != cap:
+        problems.append(
+            f"{key}={parallel} but the zoom tool's profile {settings.profile!r} runs "
+            f"{policy!r} call(s) of a turn; set it to {cap}"
+        )
+    if cap is None and parallel < 2:
+        problems.append(
+            f"{key}={parallel} but the zoom tool's profile {settings.profile!r} runs every "
+            "call of a turn; set it well above the calls a turn can hold (e.g. 64)"
+        )
+    if limit_images is not None:
+        turns = max(1, int(max_assistant_turns or 1) - 1)  # the last turn's calls never run
+        most = settings.max_images or 1 + turns * (cap or parallel)
+        if most > int(limit_images):
+            problems.append(
+                f"actor_rollout_ref.rollout.limit_images={limit_images} but a rollout can hold "
+                f"{most} images; raise it, or cap them with max_images in the tool YAML"
+            )
+    return problems
