@@ -168,8 +168,13 @@ def best_ms(fns: dict, repeats: int, warm: bool = True) -> dict[str, float]:
 
 
 def fmt_db(values: list[float]) -> str:
-    worst = min(values)
-    return "inf" if worst == math.inf else f"{worst:.1f}"
+    """The worst PSNR; "*" when some crop came out a different size (no PSNR possible)."""
+    sized = [v for v in values if not math.isnan(v)]
+    mark = "*" if len(sized) < len(values) else ""
+    if not sized:
+        return "size*"
+    worst = min(sized)
+    return ("inf" if worst == math.inf else f"{worst:.1f}") + mark
 
 
 # ---------------------------------------------------------------- the two parts
