@@ -181,18 +181,20 @@ def test_paper_routes_the_releases_math_sources_to_math_verify_then_the_judge(se
     """A math answer math-verify rejects is still put to the judge, sampled at 0.3."""
     judge = client(server.url)
     server.default = lambda body: verdict(1)  # the generative verifier accepts it
-    wrong_by_rules = answer("forty-two")
+    rejected = answer("41")  # math-verify decides: not 42
     result = asyncio.run(
-        score_rollout("thinklite_eureka", wrong_by_rules, "42", MATH, PAPER, judge=judge)
+        score_rollout("thinklite_eureka", rejected, "42", MATH, PAPER, judge=judge)
     )
-    assert result.judge_used and result.acc and not result.rule_acc
+    assert result.rule_decided and not result.rule_acc
+    assert result.judge_used and result.acc
     (request,) = server.chat_requests
     assert request.body["temperature"] == 0.3
-    # The same rollout under the default profile: an open question, rules undecided, the
-    # judge asked at the config's own temperature.
-    default = asyncio.run(score_rollout("thinklite_eureka", wrong_by_rules, "42", MATH,
-                                        judge=judge))  # fmt: skip
-    assert default.judge_used and server.chat_requests[-1].body["temperature"] == 0.0
+    # The same rollout under the default profile: the rules' "no" stands, no judge.
+    default = asyncio.run(score_rollout("thinklite_eureka", rejected, "42", MATH, judge=judge))
+    assert default.rule_decided and not default.judge_used and not default.acc
+    undecided = asyncio.run(score_rollout("v", answer("a cup on a saucer"), "cup",
+                                          {**OPEN, **DIRECT}, judge=judge))  # fmt: skip
+    assert undecided.judge_used and server.chat_requests[-1].body["temperature"] == 0.0
 
 
 def test_paper_math_source_wins_over_the_rows_kind_and_math_verify_decides_first(server):

@@ -196,6 +196,7 @@ def test_default_profile_rl_and_eval_give_identical_replies(tmp_path, original, 
         assert _rl_counts(fields) == _eval_counts(traj.turns[-1]["calls"]), name
         assert traj.turns[-1].get("calls_not_run", 0) == n_calls - 1, name
         assert [c["kind"] for c in traj.turns[-1]["calls"]] == [DEFAULT_FIRST[name]], name
+        assert eval_content.endswith("\n" + load_protocol(preset).user_suffix), name
 
 
 @pytest.mark.parametrize("preset", available_protocols())
@@ -207,7 +208,9 @@ def test_paper_profile_rl_runs_every_call_eval_only_the_first(tmp_path, original
     for name, text in turns(*_frame_size(original, family, "paper")).items():
         traj = _eval_side(original, family, preset, "paper", text)
         frame = traj.images[0]
-        responses, fields, n_calls = _rl_side(tool, frame, original, family, text, 64)
+        # The recipe's max_parallel_calls for the profile (cof validate checks the recipe).
+        parallel = call_cap(get_profile("paper").rl_calls) or 64
+        responses, fields, n_calls = _rl_side(tool, frame, original, family, text, parallel)
         assert len(responses) == n_calls, name  # RL: every call
         assert [bool(r.image) for r in responses] == PAPER_RL_IMAGES[name], name
         (record,) = traj.turns[-1]["calls"]  # evaluation: the first call only
