@@ -277,7 +277,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
-    from cof_plugins.data.sources import DATASETS, help_text
+    from cof_plugins.data.sources import dataset_names, help_text
 
     p = sub.add_parser(
         "prepare",
@@ -285,12 +285,18 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
         description=help_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dataset", choices=DATASETS)
+    p.add_argument("dataset", choices=dataset_names())
     p.add_argument("--from", dest="src", required=True, help="the downloaded snapshot folder")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--image-dir", help="image folder when not beside the data file")
     p.add_argument("--layout", choices=["next-user", "in-turn"], help="cof-sft: normalise crops")
     p.add_argument("--copy-images", action="store_true", help="copy instead of symlinking")
+    p.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="write the good rows, list the bad ones, exit 0 (default: a benchmark with a bad "
+        "row is not written; a training set is written without them, exit status 1)",
+    )
     p.set_defaults(func=_run_prepare)
 
 
@@ -307,13 +313,14 @@ def _run_prepare(args: argparse.Namespace) -> int:
             image_dir=args.image_dir,
             layout=args.layout,
             copy=args.copy_images,
+            skip_bad_rows=args.skip_bad_rows,
         )
     except (SnapshotError, ValueError) as exc:
         raise SystemExit(f"cof data prepare {args.dataset}: {exc}") from None
     write_provenance(args.out, inputs=result.inputs, extra={"dataset": args.dataset})
-    _report(result.problems, "problem row(s)")
+    _report(result.problems, "problem row(s)" + (" skipped" if args.skip_bad_rows else ""))
     print(f"wrote {result.n_rows} rows to {result.output}")
-    return 1 if result.problems else 0
+    return 1 if result.problems and not args.skip_bad_rows else 0
 
 
 def _add_to_parquet(sub: argparse._SubParsersAction) -> None:

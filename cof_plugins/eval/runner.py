@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cof_plugins.eval.backends import Backend, make_backend
-from cof_plugins.eval.benchmarks import Sample, load_benchmark
+from cof_plugins.eval.benchmarks import Sample, format_errors, load_benchmark
 from cof_plugins.eval.loop import LoopConfig, Trajectory, result_key, run_loop
 from cof_plugins.eval.scoring import make_judge, score, summarize
 from cof_plugins.eval.store import ResultStore, check_resume, read_run_info, write_run_info
@@ -105,6 +105,12 @@ def run_eval(
         spec.benchmark, spec.format, image_root=spec.image_root, limit=spec.limit,
         skip_bad_rows=spec.skip_bad_rows,
     )  # fmt: skip
+    if bench.skipped:
+        print(
+            f"--skip-bad-rows: {len(bench.skipped)} bad row(s) left out:\n  "
+            + format_errors(bench.skipped),
+            file=sys.stderr,
+        )
     resumed = check_resume(run_dir, spec.settings())
     store = ResultStore(run_dir)
     work = pending_work(bench.samples, spec.sweep, store.done)

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from cof_plugins.core.options import split_options
 from cof_plugins.eval.benchmarks import (
     BenchmarkError,
     detect_format,
     load_benchmark,
-    parse_embedded_options,
 )
 
 
@@ -36,10 +36,10 @@ def test_vstar_layout(tmp_path, synth_samples, synth_dir):
 
 
 def test_vstar_inline_options_and_text_labels():
-    q, opts = parse_embedded_options("Which colour is the cup? (A) red (B) dark blue (C) green")
+    q, opts = split_options("Which colour is the cup? (A) red (B) dark blue (C) green")
     assert q == "Which colour is the cup?" and opts == ("red", "dark blue", "green")
     with pytest.raises(ValueError, match="labelled"):
-        parse_embedded_options("Q?\n(A) x\n(C) y")
+        split_options("Q?\n(A) x\n(C) y")
 
 
 @settings(max_examples=40, deadline=None)
@@ -54,7 +54,7 @@ def test_embedded_options_round_trip(options):
     options = [o.strip() for o in options]
     text = "What is it?\n" + "\n".join(f"({'ABCDE'[i]}) {o}" for i, o in enumerate(options))
     text += "\nAnswer with the option's letter from the given choices directly."
-    assert parse_embedded_options(text) == ("What is it?", tuple(options))
+    assert split_options(text) == ("What is it?", tuple(options))
 
 
 def test_bad_rows_are_listed_by_index(tmp_path, synth_samples, synth_dir):
