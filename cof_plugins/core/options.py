@@ -4,7 +4,7 @@ The one options parser of the package: the benchmark loaders (V* writes its opti
 question text), ``cof data prepare`` (CoF-RL questions carry "(A) ..." lines too) and the
 annotation reader all use it, so a question reads the same everywhere.
 
-How a text is split (decided once; ``tests/eval/test_eval_benchmarks.py`` pins each rule):
+How a text is split (decided once; ``tests/core/test_options.py`` pins each rule):
 
 - Line mode first. A label at the very start of a line is "(A)", "A. ", "A) " or "A: ";
   the first line labelled A fixes the style, and the options are the lines labelled B, C,
