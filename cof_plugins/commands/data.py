@@ -14,6 +14,7 @@ from pathlib import Path
 from cof_plugins.core.frame import FAMILIES, PixelBudget
 
 COORDS = ("abs", "rel1000", "rel1")
+PROTOCOL_HELP = "protocol preset name (cof ls) or your own YAML file (core.protocol)"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -102,7 +103,7 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     _family_budget(p)
     p.add_argument("--layout", default="next-user", choices=["next-user", "in-turn"])
-    p.add_argument("--protocol", default="unified", help="protocol preset (core.protocol)")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument("--seed", type=int, default=0, help="varies thinking text and zoom context")
     p.add_argument(
         "--legible-side",
@@ -224,7 +225,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to-family", choices=sorted(FAMILIES), help="swap base model (frame too)")
     p.add_argument("--coords-from", choices=COORDS, help="default: the style's convention")
     p.add_argument("--coords-to", choices=COORDS, help="default: the (target) family's")
-    p.add_argument("--protocol", default="unified", help="system and crop-turn text preset")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument(
         "--to",
         default="canonical",
@@ -334,7 +335,7 @@ def _add_to_parquet(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output .parquet file")
     p.add_argument("--image-dir", help="folder image paths are relative to (default: input's)")
     _family_budget(p)
-    p.add_argument("--protocol", default="unified", help="prompt preset for annotation rows")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument("--agent-name", default="tool_agent")
     p.add_argument(
         "--images",

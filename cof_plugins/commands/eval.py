@@ -66,7 +66,9 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--tensor-parallel-size", type=int, help="vllm backend")
     proto = parser.add_argument_group("protocol")
     proto.add_argument("--family", default="qwen2_5_vl", choices=sorted(FAMILIES))
-    proto.add_argument("--protocol", default="unified", help="protocol preset (cof ls)")
+    proto.add_argument(
+        "--protocol", default="unified", help="protocol preset name (cof ls) or your own YAML file"
+    )
     proto.add_argument("--min-pixels", type=int, default=PixelBudget.min_pixels)
     proto.add_argument("--max-pixels", type=int, default=PixelBudget.max_pixels)
     proto.add_argument("--crop-max-pixels", type=int, help="crop pixel cap (default --max-pixels)")

@@ -41,6 +41,7 @@ class ConvertConfig:
         get_family(self.family)
         if self.to_family:
             get_family(self.to_family)
+        load_protocol(self.protocol)  # a bad preset name or file fails before any row
 
     @property
     def src(self) -> str:

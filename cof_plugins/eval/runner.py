@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.protocol import load_protocol
 from cof_plugins.eval.backends import Backend, make_backend
 from cof_plugins.eval.benchmarks import Sample, format_errors, load_benchmark
 from cof_plugins.eval.loop import LoopConfig, Trajectory, result_key, run_loop
@@ -55,6 +56,9 @@ class EvalSpec:
             "backend": self.backend, "loop": loop,
             "sweep": list(self.sweep) if self.sweep else None, "seed": self.seed,
             "judge": self.judge,
+            # The text itself, not just its name: a resume with an edited protocol file
+            # would mix two prompts in one run.
+            "protocol_sha256": load_protocol(self.loop.protocol).digest,
         }  # fmt: skip
 
 
