@@ -112,6 +112,7 @@ ADVERSARIAL = {
     "openers": "(" * 1_000_000,
     "bare labels": "A. " * 333_334,
     "spaces inside an option": "Q\n(A) " + " " * 1_000_000 + "\n(B) y",
+    "spaces between words": "Q " + " " * 500_000 + "?\n(A) x" + " " * 500_000 + "y\n(B) z",
     "blank lines after the options": "Q\n(A) x\n(B) y" + " \n" * 500_000,
     "instructions": "please answer\n" * 70_000,
     "(B) repeats": "(A)" + "(B)" * 333_333,
