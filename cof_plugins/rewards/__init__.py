@@ -13,7 +13,7 @@ from cof_plugins.rewards.cof_reward import (
 )
 from cof_plugins.rewards.metrics import shaping_metrics
 from cof_plugins.rewards.segments import SplitResponse, split_response, tool_turns_from_num_turns
-from cof_plugins.rewards.zoo import (
+from cof_plugins.rewards.shaping import (
     MODES,
     RolloutRecord,
     ShapedBatch,

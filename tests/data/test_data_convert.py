@@ -11,9 +11,9 @@ import pytest
 from cof_plugins.core.frame import frame_size
 from cof_plugins.core.parser import assistant_segments, parse_turn
 from cof_plugins.core.protocol import load_protocol
-from cof_plugins.data.convert import from_function_call, split_call, to_function_call
-from cof_plugins.data.converting import ConvertConfig, convert_rows
-from cof_plugins.data.mini_o3 import compose
+from cof_plugins.data.convert import ConvertConfig, convert_rows
+from cof_plugins.data.styles.function_call import from_function_call, split_call, to_function_call
+from cof_plugins.data.styles.mini_o3 import compose
 
 P = load_protocol()
 
