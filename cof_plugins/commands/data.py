@@ -207,6 +207,8 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
+    from cof_plugins.data.styles import STYLES
+
     p = sub.add_parser(
         "convert",
         help="other trajectory formats -> canonical, or rewrite box conventions",
@@ -215,9 +217,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
         "(only --coords-from/--coords-to). Input formats: see cof_plugins.data.styles.",
     )
     p.add_argument("--from", dest="src", required=True, help="input JSON list or JSONL")
-    p.add_argument(
-        "--style", required=True, choices=["function-call", "deepeyes", "mini-o3", "canonical"]
-    )
+    p.add_argument("--style", required=True, choices=STYLES.names())
     p.add_argument("--out", required=True, help="output file (.json or .jsonl)")
     p.add_argument("--image-dir", help="folder image paths are relative to (default: input's)")
     _family_budget(p)

@@ -19,12 +19,8 @@ from cof_plugins.core.frame import PixelBudget, frame_size, get_family
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.data.boxes import rewrite_calls
 from cof_plugins.data.frames import first_image_size
-from cof_plugins.data.styles import STYLE_COORDS, STYLES
-from cof_plugins.data.styles.canonical import from_canonical
+from cof_plugins.data.styles import STYLES, Style
 from cof_plugins.data.styles.common import ConvertError
-from cof_plugins.data.styles.deepeyes import from_deepeyes
-from cof_plugins.data.styles.function_call import from_function_call
-from cof_plugins.data.styles.mini_o3 import from_mini_o3
 
 
 @dataclass(frozen=True)
@@ -38,34 +34,27 @@ class ConvertConfig:
     protocol: str = "unified"
 
     def __post_init__(self) -> None:
-        if self.style not in STYLES:
-            raise ValueError(f"unknown --style {self.style!r}; use one of {', '.join(STYLES)}")
+        STYLES.get(self.style)  # an unknown style raises here, listing the registered ones
         get_family(self.family)
         if self.to_family:
             get_family(self.to_family)
 
     @property
+    def reader(self) -> Style:
+        return STYLES.get(self.style)
+
+    @property
     def src(self) -> str:
-        return self.coords_from or STYLE_COORDS.get(self.style) or get_family(self.family).coords
+        return self.coords_from or self.reader.coords or get_family(self.family).coords
 
     @property
     def dst(self) -> str:
         return self.coords_to or get_family(self.to_family or self.family).coords
 
 
-def _structure(row: Any, i: int, cfg: ConvertConfig) -> dict:
-    protocol = load_protocol(cfg.protocol)
-    if cfg.style == "function-call":
-        return from_function_call(row, i, protocol)
-    if cfg.style == "deepeyes":
-        return from_deepeyes(row, i, protocol)
-    if cfg.style == "mini-o3":
-        return from_mini_o3(row, i, protocol)
-    return from_canonical(row, i, protocol)
-
-
 def convert_row(row: Any, i: int, cfg: ConvertConfig, image_dir: str | Path) -> dict:
-    out = _structure(row, i, cfg)
+    """One row in ``cfg.style`` -> canonical, boxes in the target convention and frame."""
+    out = cfg.reader.read(row, i, load_protocol(cfg.protocol))
     to_family = cfg.to_family or cfg.family
     if cfg.src == cfg.dst and to_family == cfg.family:
         return out
