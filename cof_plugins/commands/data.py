@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="make, check and convert CoF datasets")
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
     for add in (
-        _add_synth,
+        _add_scenes,
         _add_synthesize,
         _add_validate,
         _add_convert,
@@ -54,10 +54,10 @@ def _budget(args: argparse.Namespace) -> PixelBudget:
         raise SystemExit(f"--min-pixels/--max-pixels: {exc}") from None
 
 
-def _add_synth(sub: argparse._SubParsersAction) -> None:
+def _add_scenes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "synth",
-        help="synthetic grounded samples (textured image, small target, question, box)",
+        "scenes",
+        help="synthetic grounded scenes (textured image, small target, question, box)",
         description="Write OUT/images/* and OUT/annotations.jsonl; deterministic by --seed.",
     )
     p.add_argument("out_dir", metavar="OUT")
@@ -74,10 +74,10 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write OUT/test_questions.jsonl in V* Bench's layout (for cof eval)",
     )
-    p.set_defaults(func=_run_synth)
+    p.set_defaults(func=_run_scenes)
 
 
-def _run_synth(args: argparse.Namespace) -> int:
+def _run_scenes(args: argparse.Namespace) -> int:
     from cof_plugins.testbed.synth import KINDS, iter_sizes, write_dataset, write_vstar_layout
 
     kinds = [k for k in args.kinds.split(",") if k]
@@ -208,17 +208,17 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
+    from cof_plugins.data.styles import STYLES
+
     p = sub.add_parser(
         "convert",
         help="other trajectory formats -> canonical, or rewrite box conventions",
         description="Styles: function-call (sharegpt function_call/observation), deepeyes "
         "(tool turns, absolute boxes), mini-o3 (relative boxes, crops of crops), canonical "
-        "(only --coords-from/--coords-to). Input formats: see cof_plugins.data.convert.",
+        "(only --coords-from/--coords-to). Input formats: see cof_plugins.data.styles.",
     )
     p.add_argument("--from", dest="src", required=True, help="input JSON list or JSONL")
-    p.add_argument(
-        "--style", required=True, choices=["function-call", "deepeyes", "mini-o3", "canonical"]
-    )
+    p.add_argument("--style", required=True, choices=STYLES.names())
     p.add_argument("--out", required=True, help="output file (.json or .jsonl)")
     p.add_argument("--image-dir", help="folder image paths are relative to (default: input's)")
     _family_budget(p)
@@ -247,10 +247,10 @@ def _rebase(rows: list[dict], image_dir: Path, out_dir: Path) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from cof_plugins.data.convert import to_function_call
-    from cof_plugins.data.converting import ConvertConfig, convert_rows
+    from cof_plugins.data.convert import ConvertConfig, convert_rows
     from cof_plugins.data.provenance import write_provenance
     from cof_plugins.data.rows import DataFileError, default_image_dir, read_rows, write_rows
+    from cof_plugins.data.styles.function_call import to_function_call
 
     try:
         cfg = ConvertConfig(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -181,9 +180,3 @@ def _row_group(path: str, group: int, column: str):
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).read_row_group(group, columns=[column])
-
-
-def to_png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()

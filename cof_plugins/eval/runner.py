@@ -8,7 +8,6 @@ sessions and are recorded under ``runtime``.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import json
 import platform
@@ -187,8 +186,3 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
     """run.json and the stored records of a run directory (for reports)."""
     info = read_run_info(run_dir)
     return info, ResultStore(run_dir).records
-
-
-def replace_loop(spec: EvalSpec, **changes: Any) -> EvalSpec:
-    """A copy of ``spec`` with loop settings changed (CLI and tests)."""
-    return dataclasses.replace(spec, loop=dataclasses.replace(spec.loop, **changes))

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.judge import JudgeClient, JudgeConfig, JudgeConfigError
 from cof_plugins.rewards import RewardSettings, score_rollout, score_with_rules
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
-from judge_server import JudgeServer, refused_url
+from cof_plugins.testbed.openai_server import FakeOpenAIServer, refused_url, truthful_judge
 
 SUFFIX = load_protocol().user_suffix
 MC = {"options": ["red", "blue", "green"], "question": "What colour is the sign?"}
@@ -70,7 +66,7 @@ def test_undecided_without_judge_counts_wrong():
 
 @pytest.fixture
 def server():
-    with JudgeServer() as srv:
+    with FakeOpenAIServer(truthful_judge, models=("judge-model",)) as srv:
         yield srv
 
 
