@@ -14,6 +14,7 @@ from pathlib import Path
 from cof_plugins.core.frame import FAMILIES, PixelBudget
 
 COORDS = ("abs", "rel1000", "rel1")
+PROTOCOL_HELP = "protocol preset name (cof ls) or your own YAML file (core.protocol)"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -102,7 +103,7 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     _family_budget(p)
     p.add_argument("--layout", default="next-user", choices=["next-user", "in-turn"])
-    p.add_argument("--protocol", default="unified", help="protocol preset (core.protocol)")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument("--seed", type=int, default=0, help="varies thinking text and zoom context")
     p.add_argument(
         "--legible-side",
@@ -224,7 +225,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to-family", choices=sorted(FAMILIES), help="swap base model (frame too)")
     p.add_argument("--coords-from", choices=COORDS, help="default: the style's convention")
     p.add_argument("--coords-to", choices=COORDS, help="default: the (target) family's")
-    p.add_argument("--protocol", default="unified", help="system and crop-turn text preset")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument(
         "--to",
         default="canonical",
@@ -277,7 +278,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
-    from cof_plugins.data.sources import DATASETS, help_text
+    from cof_plugins.data.sources import dataset_names, help_text
 
     p = sub.add_parser(
         "prepare",
@@ -285,12 +286,18 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
         description=help_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dataset", choices=DATASETS)
+    p.add_argument("dataset", choices=dataset_names())
     p.add_argument("--from", dest="src", required=True, help="the downloaded snapshot folder")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--image-dir", help="image folder when not beside the data file")
     p.add_argument("--layout", choices=["next-user", "in-turn"], help="cof-sft: normalise crops")
     p.add_argument("--copy-images", action="store_true", help="copy instead of symlinking")
+    p.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="write the good rows, list the bad ones, exit 0 (default: a benchmark with a bad "
+        "row is not written; a training set is written without them, exit status 1)",
+    )
     p.set_defaults(func=_run_prepare)
 
 
@@ -307,13 +314,14 @@ def _run_prepare(args: argparse.Namespace) -> int:
             image_dir=args.image_dir,
             layout=args.layout,
             copy=args.copy_images,
+            skip_bad_rows=args.skip_bad_rows,
         )
     except (SnapshotError, ValueError) as exc:
         raise SystemExit(f"cof data prepare {args.dataset}: {exc}") from None
     write_provenance(args.out, inputs=result.inputs, extra={"dataset": args.dataset})
-    _report(result.problems, "problem row(s)")
+    _report(result.problems, "problem row(s)" + (" skipped" if args.skip_bad_rows else ""))
     print(f"wrote {result.n_rows} rows to {result.output}")
-    return 1 if result.problems else 0
+    return 1 if result.problems and not args.skip_bad_rows else 0
 
 
 def _add_to_parquet(sub: argparse._SubParsersAction) -> None:
@@ -327,7 +335,7 @@ def _add_to_parquet(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output .parquet file")
     p.add_argument("--image-dir", help="folder image paths are relative to (default: input's)")
     _family_budget(p)
-    p.add_argument("--protocol", default="unified", help="prompt preset for annotation rows")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument("--agent-name", default="tool_agent")
     p.add_argument(
         "--images",

@@ -12,7 +12,7 @@ from typing import Any
 
 from cof_plugins.core.coords import CONVENTIONS
 from cof_plugins.core.frame import get_family
-from cof_plugins.core.protocol import DEFAULT_PROTOCOL
+from cof_plugins.core.protocol import DEFAULT_PROTOCOL, load_protocol
 from cof_plugins.core.zoom import DEFAULT_MAX_IMAGE_PIXELS, ZoomConfig
 
 # Keys verl itself reads from the block.
@@ -26,7 +26,9 @@ class ToolSettings:
     family: str = "qwen2_5_vl"
     # Box convention the model writes; None means the family's own (core.frame.FAMILIES).
     coords: str | None = None
-    # Protocol preset whose suffix follows every crop (same text as the SFT data).
+    # Protocol whose suffix follows every crop (same text as the SFT data): a preset name or
+    # a YAML file of your own (an absolute path is safest: Ray workers resolve a relative
+    # one against their own working directory).
     protocol: str = DEFAULT_PROTOCOL
     # ZoomConfig fields; ``factor`` defaults to the family's (28 Qwen2.5-VL, 32 Qwen3-VL).
     zoom: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +67,7 @@ def parse_settings(config: dict[str, Any] | None) -> ToolSettings:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"zoom tool config: {name} must be a number, got {value!r}")
     settings.zoom_config()  # raises with ZoomConfig's own message on a bad geometry
+    load_protocol(settings.protocol)  # a bad protocol file fails here, naming file and key
     return settings
 
 
