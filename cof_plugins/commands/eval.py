@@ -22,8 +22,6 @@ from cof_plugins.core.profiles import PROFILES
 
 PROFILE_NAMES = tuple(PROFILES.names())
 
-FORMATS = ("auto", "vstar", "hrbench", "mme-realworld", "jsonl")
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -40,14 +38,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+    from cof_plugins.eval.benchmarks import BENCHMARK_FORMATS
+
     data = parser.add_argument_group("benchmark")
     data.add_argument("--data", required=True, help="benchmark file or V* folder")
-    data.add_argument("--format", default="auto", choices=FORMATS, help="layout (default: guess)")
+    data.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", *BENCHMARK_FORMATS.names()],
+        help="layout (default: guess from the path)",
+    )
     data.add_argument(
         "--image-root", help="folder image paths are relative to (default: the file's)"
     )
     data.add_argument("--limit", type=int, help="evaluate only the first N samples")
-    data.add_argument("--skip-bad-rows", action="store_true", help="skip unreadable rows")
+    data.add_argument(
+        "--skip-bad-rows", action="store_true", help="evaluate the rest; list the bad rows"
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--model", required=True, help="checkpoint path, or served model name")
     model.add_argument(
@@ -62,7 +69,9 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--tensor-parallel-size", type=int, help="vllm backend")
     proto = parser.add_argument_group("protocol")
     proto.add_argument("--family", default="qwen2_5_vl", choices=sorted(FAMILIES))
-    proto.add_argument("--protocol", default="unified", help="protocol preset (cof ls)")
+    proto.add_argument(
+        "--protocol", default="unified", help="protocol preset name (cof ls) or your own YAML file"
+    )
     proto.add_argument("--min-pixels", type=int, default=PixelBudget.min_pixels)
     proto.add_argument("--max-pixels", type=int, default=PixelBudget.max_pixels)
     proto.add_argument("--crop-max-pixels", type=int, help="crop pixel cap (default --max-pixels)")

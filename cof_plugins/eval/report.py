@@ -24,8 +24,9 @@ from cof_plugins.eval.scoring import summarize
 log = logging.getLogger(__name__)
 
 PUBLISHED = (
-    "Published reference points (cof-reference.md): on V* Bench (191 questions, micro average) "
-    "Qwen2.5-VL-7B scores about 71-78 depending on the harness and Adaptive-CoF about 90; "
+    "Published reference points (Adaptive-CoF, arXiv 2505.15436): on V* Bench (191 questions, "
+    "micro average) Qwen2.5-VL-7B scores about 71-78 depending on the harness and "
+    "Adaptive-CoF about 90; "
     "its average zoom calls fall from about 2.5 at 224 px to about 0.5 at 1920-2560 px."
 )
 _OVERALL = (

@@ -13,8 +13,8 @@ from cof_plugins.rewards.cof_reward import (
 )
 from cof_plugins.rewards.metrics import shaping_metrics
 from cof_plugins.rewards.segments import SplitResponse, split_response, tool_turns_from_num_turns
-from cof_plugins.rewards.zoo import (
-    MODES,
+from cof_plugins.rewards.shaping import (
+    REWARD_MODES,
     RolloutRecord,
     ShapedBatch,
     ShapingConfig,
@@ -24,7 +24,7 @@ from cof_plugins.rewards.zoo import (
 )
 
 __all__ = [
-    "MODES",
+    "REWARD_MODES",
     "Question",
     "RewardSettings",
     "RolloutRecord",

@@ -10,7 +10,7 @@ Every fact is returned on its own, never folded into the scalar, because group-l
 reward shaping (AGAR) and the logged metrics need them separately: ``acc``, ``format_ok``,
 ``used_tool``, ``num_tool_calls``, plus how the verdict was reached (``rule_decided``,
 ``rule_acc``, ``judge_used``, ``judge_fallback``) so that a group can later be re-settled
-with rules alone when part of it fell back (see ``zoo.settle_group``).
+with rules alone when part of it fell back (see ``shaping.settle_group``).
 
 ``settings.profile`` (``core.profiles``) names the release's choices where they differ:
 under ``paper``, rows whose data source names one of the release's math sources

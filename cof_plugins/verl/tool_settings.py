@@ -13,7 +13,7 @@ from typing import Any
 from cof_plugins.core.coords import CONVENTIONS
 from cof_plugins.core.frame import get_family
 from cof_plugins.core.profiles import Profile, call_cap, get_profile
-from cof_plugins.core.protocol import DEFAULT_PROTOCOL
+from cof_plugins.core.protocol import DEFAULT_PROTOCOL, load_protocol
 from cof_plugins.core.zoom import DEFAULT_MAX_IMAGE_PIXELS, ZoomConfig
 from cof_plugins.core.zoom_step import StepConfig
 
@@ -32,7 +32,9 @@ class ToolSettings:
     profile: str = "default"
     # Box convention the model writes; None means the family's own (core.frame.FAMILIES).
     coords: str | None = None
-    # Protocol preset whose suffix follows every crop (same text as the SFT data).
+    # Protocol whose suffix follows every crop (same text as the SFT data): a preset name or
+    # a YAML file of your own (an absolute path is safest: Ray workers resolve a relative
+    # one against their own working directory).
     protocol: str = DEFAULT_PROTOCOL
     # ZoomConfig fields over the profile's; ``factor`` is the family's (28 or 32).
     zoom: dict[str, Any] = field(default_factory=dict)
@@ -89,6 +91,7 @@ def parse_settings(config: dict[str, Any] | None) -> ToolSettings:
     except KeyError as exc:
         raise ValueError(f"zoom tool config: {exc}") from None
     settings.zoom_config()  # raises with ZoomConfig's own message on a bad geometry
+    load_protocol(settings.protocol)  # a bad protocol file fails here, naming file and key
     return settings
 
 

@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 from eval_support import (
-    ScriptedServer,
     answer,
     request_images,
     request_text,
@@ -27,6 +26,7 @@ from cof_plugins.core.protocol import load_protocol
 from cof_plugins.core.zoom import ZoomConfig, plan_zoom
 from cof_plugins.eval.loop import LoopConfig
 from cof_plugins.eval.runner import EvalSpec, run_eval
+from cof_plugins.testbed.openai_server import FakeOpenAIServer
 
 MALFORMED = (
     '<think>look again</think> <tool_call>{"name": "image_zoom_in_tool", '
@@ -66,7 +66,7 @@ def runs(tmp_path_factory, synth_samples, synth_dir):
     data = write_vstar(root / "vstar", samples, synth_dir)
     out = {}
     for name in ("default", "paper"):
-        with ScriptedServer(scripted(samples)) as server:
+        with FakeOpenAIServer(scripted(samples)) as server:
             spec = EvalSpec(
                 benchmark=str(data), model="scripted", backend="openai",
                 loop=LoopConfig(batch_size=N, profile=name), judge=False,

@@ -10,11 +10,12 @@ import types
 from types import SimpleNamespace
 
 import pytest
-from eval_support import ScriptedServer, answer, write_jsonl
+from eval_support import answer, write_jsonl
 from PIL import Image
 
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.eval.backends import BackendUnavailable, Request, make_backend
+from cof_plugins.testbed.openai_server import FakeOpenAIServer
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
@@ -83,7 +84,7 @@ def test_cli_eval_through_the_openai_backend(tmp_path, synth_samples, synth_dir,
         text = json.dumps(body["messages"][1]["content"])
         return answer(next(a for q, a in letters.items() if q in text))
 
-    with ScriptedServer(respond) as server:
+    with FakeOpenAIServer(respond) as server:
         args = _parser().parse_args([
             "eval", "--data", str(data), "--image-root", str(synth_dir), "--model", "m",
             "--backend", "openai", "--url", server.url, "--run-dir", str(tmp_path / "run"),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +10,12 @@ from cof_plugins.core.profiles import get_profile
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.judge import JudgeClient, JudgeConfig, JudgeConfigError
 from cof_plugins.rewards import RewardSettings, question_from, score_rollout, score_with_rules
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
-from judge_server import JudgeServer, refused_url, verdict
+from cof_plugins.testbed.openai_server import (
+    FakeOpenAIServer,
+    refused_url,
+    truthful_judge,
+    verdict,
+)
 
 SUFFIX = load_protocol().user_suffix
 MC = {"options": ["red", "blue", "green"], "question": "What colour is the sign?"}
@@ -71,7 +72,7 @@ def test_undecided_without_judge_counts_wrong():
 
 @pytest.fixture
 def server():
-    with JudgeServer() as srv:
+    with FakeOpenAIServer(truthful_judge, models=("judge-model",)) as srv:
         yield srv
 
 
@@ -180,7 +181,7 @@ PAPER = RewardSettings(profile="paper")
 def test_paper_routes_the_releases_math_sources_to_math_verify_then_the_judge(server):
     """A math answer math-verify rejects is still put to the judge, sampled at 0.3."""
     judge = client(server.url)
-    server.default = lambda body: verdict(1)  # the generative verifier accepts it
+    server.responder = lambda body: verdict(1)  # the generative verifier accepts it
     rejected = answer("41")  # math-verify decides: not 42
     result = asyncio.run(
         score_rollout("thinklite_eureka", rejected, "42", MATH, PAPER, judge=judge)

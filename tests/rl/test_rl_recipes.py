@@ -77,6 +77,22 @@ def test_misspelt_key_in_a_recipe_file_is_rejected_by_name(tmp_path):
     assert "did you mean 'actor_rollout_ref.rollout.multi_turn'" in problem
 
 
+def test_recipe_keys_are_checked_as_written_without_resolving(tmp_path):
+    """Keys under mandatory (``???``) schema values, values no resolver knows yet, children
+    of scalars and free-form blocks: each judged on the file's text, nothing resolved."""
+    recipe = tmp_path / "mixed.yaml"
+    recipe.write_text(
+        "defaults:\n  - ppo_trainer\n  - _self_\n"
+        "actor_rollout_ref:\n  rollout:\n    name: vllm\n"  # ??? in verl's schema
+        "    temperature: ${not_a_resolver:x}\n"
+        "    engine_kwargs:\n      vllm:\n        anything_goes: 1\n"
+        "trainer:\n  total_epochs:\n    per_stage: 3\n"  # a scalar given children
+        "  project_name: ${oc.env:NOT_SET_ANYWHERE}\n"
+    )
+    (problem,) = unknown_recipe_keys(recipe)
+    assert "'trainer.total_epochs.per_stage'" in problem
+
+
 def test_misspelt_override_is_rejected_by_name():
     with pytest.raises(RecipeError, match=r"did you mean 'data.train_batch_size'"):
         compose_recipe("tiny_cpu", ["data.train_bach_size=4"])
