@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 
 from cof_plugins.core.frame import FAMILIES, PixelBudget
+from cof_plugins.core.profiles import PROFILES
+
+PROFILE_NAMES = tuple(PROFILES.names())
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -77,12 +80,12 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     proto.add_argument("--max-new-tokens", type=int, default=512, help="tokens per turn")
     proto.add_argument("--sweep", help="long sides to resize inputs to, e.g. 224,336,448,672,1024")
     proto.add_argument(
-        "--paper-crop", action="store_true", help="crop the frame, not the full-resolution input"
-    )
-    proto.add_argument(
-        "--paper-invalid-box",
-        action="store_true",
-        help="release behaviour: an invalid box returns the whole frame, not an error message",
+        "--profile",
+        default="default",
+        choices=PROFILE_NAMES,
+        help="paper: the release's evaluation exactly (LANCZOS frame and crops cut from it, "
+        "first call of a turn, whole frame 2x for a failed call, first <answer>, letter-only "
+        "judge reference); see README 'The paper profile'",
     )
     run = parser.add_argument_group("run")
     run.add_argument("--run-dir", required=True, type=Path, help="results go here (resumable)")
@@ -118,8 +121,7 @@ def spec_from_args(args: argparse.Namespace):
         family=args.family, protocol=args.protocol, min_pixels=args.min_pixels,
         max_pixels=args.max_pixels, crop_max_pixels=args.crop_max_pixels,
         max_turns=args.max_turns, max_images=args.max_images, max_new_tokens=args.max_new_tokens,
-        paper_crop=args.paper_crop, paper_invalid_box=args.paper_invalid_box,
-        batch_size=args.batch_size,
+        profile=args.profile, batch_size=args.batch_size,
     )  # fmt: skip
     options: dict = {}
     if args.backend == "openai":
