@@ -1,7 +1,7 @@
 """Profiles: one name that selects how a zoom, a turn and a score behave, in RL and in eval.
 
-``paper`` is the Adaptive-CoF release exactly, as its code does it (cof-reference.md, "What
-the release does, stated exactly"); ``default`` is this package's behaviour. This module is
+``paper`` is the Adaptive-CoF release exactly, as its code does it (README, "The paper
+profile", lists every item); ``default`` is this package's behaviour. This module is
 the one place that defines them: the verl tool (``profile:`` in the tool YAML), ``cof eval
 --profile``, ``cof zoom --profile`` and the reward (``reward_kwargs.profile``) all read it.
 

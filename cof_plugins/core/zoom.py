@@ -1,6 +1,6 @@
 """One zoom-in tool call's pixels: check the model's box, then crop, enlarge and resize it.
 
-The geometry is the Adaptive-CoF release's (cof-reference.md, "Zoom policy"): the box is in
+The geometry is the Adaptive-CoF release's (README, "The paper profile"): the box is in
 absolute pixels of the *frame* (the smart-resized image the model saw); it is enlarged 1.5x
 about its centre, clipped to the frame, upscaled 2x and smart-resized to multiples of the
 family's factor. ``ZoomConfig`` says how; ``core.profiles`` names the two settings that

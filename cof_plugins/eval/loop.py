@@ -1,7 +1,7 @@
 """The multi-turn CoF evaluation loop: think, maybe zoom, answer; batched turn by turn.
 
-Protocol (cof-reference.md, "Interaction protocol" and "Zoom policy"), with the choices made
-here:
+Protocol (the Adaptive-CoF paper, arXiv 2505.15436, and README "The paper profile"), with the
+choices made here:
 
 - The model sees the *frame*: the input resized by ``core.zoom_step.make_frame`` under the
   run's ``PixelBudget`` ([112^2, 3840^2] by default) and profile (bicubic by default, the

@@ -1,7 +1,6 @@
-"""The ``paper`` profile against the release's own steps, restated here from the reference note.
+"""The ``paper`` profile against the release's own steps, restated here independently.
 
-The reference below is written from cof-reference.md ("What the release does, stated
-exactly") in plain PIL, without this package's zoom code: validate; enlarge 1.5x about the
+The reference below restates the release's steps (README, "The paper profile") in plain PIL, without this package's zoom code: validate; enlarge 1.5x about the
 centre; clip each edge to the frame; int() each edge; crop; double the crop's size;
 qwen-vl-utils' smart_resize (factor 28, min 112*112, max 5120*28*28 in RL, 3840*3840 in
 evaluation); LANCZOS; RGB. A resize the release cannot do (a crop 0 pixels wide, or thinner
