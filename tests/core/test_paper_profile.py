@@ -1,11 +1,12 @@
 """The ``paper`` profile against the release's own steps, restated here independently.
 
-The reference below restates the release's steps (README, "The paper profile") in plain PIL, without this package's zoom code: validate; enlarge 1.5x about the
-centre; clip each edge to the frame; int() each edge; crop; double the crop's size;
-qwen-vl-utils' smart_resize (factor 28, min 112*112, max 5120*28*28 in RL, 3840*3840 in
-evaluation); LANCZOS; RGB. A resize the release cannot do (a crop 0 pixels wide, or thinner
-than 200:1) raises there: its RL tool then answers with the error text and its evaluation
-sends the frame as it is. Every size and every pixel must agree, on boxes drawn at random.
+The reference below restates the release's steps (README, "The paper profile") in plain PIL,
+without this package's zoom code: validate; enlarge 1.5x about the centre; clip each edge to the
+frame; int() each edge; crop; double the crop's size; qwen-vl-utils' smart_resize (factor 28,
+min 112*112, max 5120*28*28 in RL, 3840*3840 in evaluation); LANCZOS; RGB. A resize the release
+cannot do (a crop 0 pixels wide, or thinner than 200:1) raises there: its RL tool then answers
+with the error text and its evaluation sends the frame as it is. Every size and every pixel must
+agree, on boxes drawn at random.
 """
 
 from __future__ import annotations
