@@ -71,7 +71,9 @@ def truthful(body: dict[str, Any]) -> Reply:
 class JudgeServer:
     """Start with ``with JudgeServer() as srv:``; ``srv.url`` ends in ``/v1``."""
 
-    def __init__(self, models: tuple[str, ...] = ("judge-model",)) -> None:
+    def __init__(
+        self, models: tuple[str, ...] = ("judge-model",), host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.models = list(models)
         self.script: list[Reply] = []
         self.default: Callable[[dict[str, Any]], Reply] = truthful
@@ -80,7 +82,7 @@ class JudgeServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._httpd.handle_error = lambda *a: None  # clients that timed out hang up
