@@ -116,3 +116,19 @@ def test_outside_a_ray_job_nothing_changes(config, monkeypatch):
 def test_module_lists_merge_in_order_without_blanks_or_repeats():
     assert merge_module_lists("a,,b", " b, c ,a") == "a,b,c"
     assert merge_module_lists("", "") == ""
+
+
+def test_cof_rl_settles_the_overlap_before_verl_calls_ray_init(config, monkeypatch):
+    from verl.trainer import main_ppo
+
+    from cof_plugins.verl import launcher
+
+    job = _in_job(monkeypatch, {EXTERNAL_MODULES_ENV: AUTOLOAD_MODULE})
+    merged = []
+
+    def run_ppo(cfg, task_runner_class):  # stands in for verl's: ray.init is where it failed
+        merged.append(_ray_init_merge(cfg, job))
+
+    monkeypatch.setattr(main_ppo, "run_ppo", run_ppo)
+    launcher.train(config)
+    assert merged and merged[0] is not None
