@@ -204,3 +204,18 @@ def test_a_dataset_the_info_file_lacks_is_named(tmp_path, capsys):
 def test_deepspeed_stage_is_kept(tmp_path, capsys, path, expected):
     assert cof("sft", str(_release(tmp_path, deepspeed=f"/nowhere/{path}"))) == 2
     assert f"-> {expected}:" in capsys.readouterr().err
+
+
+def test_released_data_and_models_are_named_with_their_real_owner():
+    import re
+
+    root = RECIPES.parents[1]
+    files = [root / "README.md", *(root / "cof_plugins").rglob("*.py"), *root.glob("recipes/**/*")]
+    released = r"CoF-SFT-Data-5\.4k|CoF-RL-Data|CoF-sft-model-7b|CoF-rl-model-7b"
+    names = re.compile(rf"(?<![\w/.-])([\w.-]+)/({released})")  # hub ids, not local paths
+    found = {m for f in files if f.is_file() for m in names.findall(f.read_text(errors="replace"))}
+    assert {owner for owner, _ in found} == {"xintongzhang"}
+    readme = (root / "README.md").read_text()
+    assert {name for _, name in names.findall(readme)} == {
+        "CoF-SFT-Data-5.4k", "CoF-RL-Data", "CoF-sft-model-7b", "CoF-rl-model-7b"
+    }  # fmt: skip
