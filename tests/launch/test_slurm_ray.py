@@ -30,8 +30,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ("cofn0", "cofn1", "cofjudge")
 
@@ -182,6 +180,8 @@ def _environment(temp: Path, bin_dir: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_sbatch_script_brings_up_ray_and_the_judge_and_every_node_sees_the_plugin(allocation):
     temp, bin_dir, log = allocation
     script = ROOT / "launch" / "slurm_ray.sbatch"
@@ -225,3 +225,30 @@ def test_sbatch_script_brings_up_ray_and_the_judge_and_every_node_sees_the_plugi
     }  # fmt: skip
     judge = [c for c in calls if any(a.endswith("judge_server.sh") for a in c["cmd"])]
     assert [c["node"] for c in judge] == ["cofjudge"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"COF_CKPT_DIR": None}, "set COF_CKPT_DIR to shared storage"),
+        ({"COF_CLUSTER_CHECK": "maybe"}, "COF_CLUSTER_CHECK=maybe: use 1, 0 or only"),
+        ({"COF_JUDGE_URL": "http://elsewhere/v1"}, "COF_JUDGE_URL is already set; unset one"),
+        ({"SLURM_JOB_NODELIST": "cofn0"}, "needs a node for the judge besides the Ray nodes"),
+        ({"COF_JUDGE_MODEL": None}, "set COF_JUDGE_MODEL to the name the reward asks for"),
+        ({"SLURM_GPUS_PER_NODE": "lots"}, "cannot read the GPUs per node"),
+    ],
+)
+def test_sbatch_script_fails_fast_naming_the_fix(allocation, change, message):
+    temp, bin_dir, log = allocation
+    env = _environment(temp, bin_dir)
+    for key, value in change.items():
+        if value is None:
+            env.pop(key)
+        else:
+            env[key] = value
+    done = subprocess.run(
+        ["bash", str(ROOT / "launch" / "slurm_ray.sbatch"), "paper_qwen2_5_vl_7b_grpo"],
+        env=env, cwd=temp, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and message in done.stderr, done.stderr
+    assert not log.exists()  # nothing was started
