@@ -7,8 +7,9 @@
 # COF_RAY_NUM_CPUS / COF_RAY_NUM_GPUS: the node's resources for Ray (default: what Ray
 #   detects, which inside a Slurm step may be the whole machine, not the allocation);
 #   launch/slurm_ray.sbatch sets both from the allocation.
-# COF_RAY_NODE_IP: this node's address (default: its first IPv4 address that is not
-#   loopback; `hostname --ip-address` is often 127.0.x.1, which no other node can dial).
+# COF_RAY_NODE_IP: this node's address. Default: the IPv4 address of COF_RAY_IFNAME, else of
+#   NCCL_SOCKET_IFNAME (one interface name), else the node's first IPv4 address that is not
+#   loopback (`hostname --ip-address` is often 127.0.x.1, which no other node can dial).
 # COF_RAY_START_ARGS: more `ray start` flags, e.g. "--temp-dir=/scratch/$USER/ray".
 # Set NCCL_SOCKET_IFNAME and GLOO_SOCKET_IFNAME to the interface the nodes talk over
 # (e.g. ib0, eth0) BEFORE this script: Ray workers inherit this environment, and NCCL/Gloo
@@ -19,7 +20,12 @@ port="${RAY_PORT:-6379}"
 
 node_ip() {
   if [[ -n "${COF_RAY_NODE_IP:-}" ]]; then echo "$COF_RAY_NODE_IP"; return; fi
-  local ip
+  local ip ifname="${COF_RAY_IFNAME:-${NCCL_SOCKET_IFNAME:-}}"
+  # The interface NCCL is told to use is the one the nodes reach each other over.
+  if [[ -n "$ifname" && "$ifname" != *[,^=]* ]] && command -v ip >/dev/null; then
+    ip="$(ip -4 -o addr show dev "$ifname" 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}' || true)"
+    if [[ -n "$ip" ]]; then echo "$ip"; return; fi
+  fi
   for ip in $(hostname --all-ip-addresses 2>/dev/null); do
     if [[ "$ip" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ && "$ip" != 127.* ]]; then echo "$ip"; return; fi
   done

@@ -252,3 +252,31 @@ def test_sbatch_script_fails_fast_naming_the_fix(allocation, change, message):
     )  # fmt: skip
     assert done.returncode != 0 and message in done.stderr, done.stderr
     assert not log.exists()  # nothing was started
+
+
+@pytest.mark.parametrize(
+    ("env", "hostname_says", "expected"),
+    [
+        ({"COF_RAY_NODE_IP": "10.1.2.3"}, "127.0.1.1", "10.1.2.3"),
+        ({"COF_RAY_IFNAME": "ib0"}, "172.16.0.5", "10.9.8.7"),
+        ({"NCCL_SOCKET_IFNAME": "ib0"}, "172.16.0.5", "10.9.8.7"),
+        ({"NCCL_SOCKET_IFNAME": "^docker,lo"}, "127.0.1.1 fd00::2 172.16.0.5", "172.16.0.5"),
+        ({}, "127.0.1.1", None),
+    ],
+)
+def test_ray_node_picks_the_address_other_nodes_dial(tmp_path, env, hostname_says, expected):
+    # Stand-ins for the system's `ip` (one interface, ib0) and `hostname --all-ip-addresses`.
+    ip_line = "4: ib0    inet 10.9.8.7/16 brd 10.9.255.255 scope global ib0"
+    ip_script = f'#!/usr/bin/env bash\n[[ " $* " == *" dev ib0"* ]] && echo "{ip_line}"\nexit 0\n'
+    _write(tmp_path / "ip", ip_script)
+    _write(tmp_path / "hostname", f"#!/usr/bin/env bash\necho '{hostname_says}'\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("COF_RAY", "NCCL_"))}
+    done = subprocess.run(
+        [str(ROOT / "launch" / "ray_node.sh"), "ip"],
+        env={**clean, **env, "PATH": f"{tmp_path}{os.pathsep}{clean['PATH']}"},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    if expected is None:
+        assert done.returncode == 1 and "set COF_RAY_NODE_IP" in done.stderr
+    else:
+        assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
