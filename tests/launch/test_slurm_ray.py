@@ -90,15 +90,17 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _node_env(temp: Path, name: str) -> dict[str, str]:
-    """What a separate machine would have for free: its own Ray ports and temp dir."""
-    p = _free_ports(8)
+def _node_env(temp: Path, name: str, index: int) -> dict[str, str]:
+    """What a separate machine would have for free: its own Ray ports and temp dir. Worker
+    ports get a wide range of their own per node (Ray skips ports in use within it)."""
+    p = _free_ports(7)
+    low = 11000 + 2000 * index
     flags = [
         f"--temp-dir={temp / name}", f"--node-manager-port={p[0]}",
         f"--object-manager-port={p[1]}", f"--dashboard-agent-listen-port={p[2]}",
         f"--dashboard-agent-grpc-port={p[3]}", f"--runtime-env-agent-port={p[4]}",
         f"--metrics-export-port={p[5]}", f"--ray-client-server-port={p[6]}",
-        f"--min-worker-port={p[7] + 1}", f"--max-worker-port={p[7] + 40}",
+        f"--min-worker-port={low}", f"--max-worker-port={low + 1999}",
         "--object-store-memory=100000000",
     ]  # fmt: skip
     return {"COF_RAY_START_ARGS": " ".join(flags)}
@@ -142,7 +144,7 @@ def allocation():
     bin_dir = temp / "bin"
     bin_dir.mkdir()
     log = temp / "srun.jsonl"
-    nodes = {n: _node_env(temp, n) for n in NODES}
+    nodes = {n: _node_env(temp, n, i) for i, n in enumerate(NODES)}
     fill = {"python": sys.executable, "log": str(log), "nodes": json.dumps(nodes)}
     _write(bin_dir / "srun", SRUN.format(**fill))
     _write(bin_dir / "scontrol", SCONTROL.format(python=sys.executable))
