@@ -2,8 +2,7 @@
 
     python bench/rl_cpu_step.py [--steps 3] [--scripted | --sampled] [--out DIR]
 
-Runs ``python -m cof_plugins.verl.cpu.run tiny_cpu`` (verl's V1 trainer, CPU platform, hf
-rollout) on synthetic data and prints one JSON line: mean/min seconds per step (step 1
+Runs ``cof rl tiny_cpu`` (verl's V1 trainer, CPU platform, hf rollout) on synthetic data and prints one JSON line: mean/min seconds per step (step 1
 includes warm-up and is reported apart), the actor worker's peak RSS as verl logs it, and
 the peak summed RSS of the whole process tree (driver, Ray, workers, rollout server).
 ``--scripted`` (default) replays tool-calling turns so that rollouts zoom; ``--sampled``
@@ -76,12 +75,11 @@ def tree_rss(proc: psutil.Process) -> int:
 def run(root: Path, env: dict[str, str], steps: int, response_length: int) -> tuple[list, int]:
     args = [
         f"trainer.total_training_steps={steps}",
-        "trainer.save_freq=-1",
         "trainer.test_freq=-1",
         "trainer.logger=[console,file]",
         f"data.max_response_length={response_length}",
     ]
-    cmd = [sys.executable, "-m", "cof_plugins.verl.cpu.run", "tiny_cpu", *args]
+    cmd = [sys.executable, "-m", "cof_plugins.cli", "rl", "tiny_cpu", *args]
     with open(root / "run.log", "w") as log:
         proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=root, stdout=log, stderr=log)
         ps, peak = psutil.Process(proc.pid), 0

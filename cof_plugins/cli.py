@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "eval",
     "rl",
     "sft",
+    "smoke",
     "export",
 )
 
