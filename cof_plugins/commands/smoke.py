@@ -85,31 +85,39 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _smoke_all(sft, rl, assets, results: list[dict], keep_going: bool) -> bool:
+    """SFT smokes in this process, then RL smokes, on one shared Ray cluster when several.
+
+    The cluster starts first, before anything here imports Ray, so that this process joins
+    it in the authentication mode it was started with.
+    """
+    from contextlib import nullcontext
+
     from cof_plugins.llamafactory.smoke import run_smoke as sft_smoke
 
-    for path in sft:
-        if (
-            not _one(results, "sft", path, lambda p=path: sft_smoke(p, (), assets))
-            and not keep_going
-        ):
-            return False
-    if not rl:
-        return all(r["ok"] for r in results)
-    from cof_plugins.verl.smoke import SessionCluster, cluster_size
-    from cof_plugins.verl.smoke import run_smoke as rl_smoke
+    shared = None
+    if len(rl) > 1:
+        from cof_plugins.verl.smoke import SessionCluster, cluster_size
 
-    if len(rl) == 1:
-        _one(results, "rl", rl[0], lambda: rl_smoke(rl[0], (), assets))
-        return all(r["ok"] for r in results)
-    with SessionCluster(*cluster_size()) as cluster:
+        shared = SessionCluster(*cluster_size())
+    with shared or nullcontext():
+        for path in sft:
+            if not _one(results, "sft", path, lambda p=path: sft_smoke(p, (), assets)):
+                if not keep_going:
+                    return False
         for path in rl:
-            done = _one(
-                results, "rl", path, lambda p=path: rl_smoke(p, (), assets, cluster.address)
-            )
-            cluster.wait_until_free()
-            if not done and not keep_going:
+            if not _rl(results, path, assets, shared) and not keep_going:
                 return False
     return all(r["ok"] for r in results)
+
+
+def _rl(results: list[dict], path: Path, assets, shared) -> bool:
+    from cof_plugins.verl.smoke import run_smoke
+
+    address = shared.address if shared else None
+    done = _one(results, "rl", path, lambda: run_smoke(path, (), assets, address))
+    if shared:
+        shared.wait_until_free()
+    return done
 
 
 def _one(results: list[dict], kind: str, path: Path, smoke) -> bool:
@@ -119,6 +127,11 @@ def _one(results: list[dict], kind: str, path: Path, smoke) -> bool:
     try:
         result = smoke()
         entry.update(ok=True, overrides=[str(c) for c in result.changes])
+        # Evidence the step ran: the RL checkpoint it wrote, the SFT step's loss.
+        for name in ("checkpoint", "train_loss"):
+            if hasattr(result, name):
+                value = getattr(result, name)
+                entry[name] = str(value) if isinstance(value, Path) else value
     except Exception as exc:  # one recipe failing must not hide the others' results
         traceback.print_exc()
         entry["error"] = f"{type(exc).__name__}: {exc}"

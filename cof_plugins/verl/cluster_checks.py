@@ -98,7 +98,7 @@ def check_judge(config: DictConfig, found: Any) -> None:
 
 def _external_cluster(config: DictConfig) -> bool:
     nodes = select(config, "trainer.nnodes") or 1
-    return nodes > 1 or bool(select(config, "ray_kwargs.ray_init.address"))
+    return nodes > 1 or select(config, "ray_kwargs.ray_init.address") not in (None, "", "local")
 
 
 @dataclass(frozen=True)

@@ -157,9 +157,12 @@ def _latest(ckpt: Path) -> Path | None:
 # The cluster holder: a driver of its own that starts Ray, prints its address, and answers
 # "wait" (block until every resource is free again) until its stdin closes.
 _HOLDER = """
-import os, sys, time, ray
-ray.init(num_cpus={cpus}, num_gpus={gpus}, include_dashboard=False, log_to_driver=False)
-print(ray.get_runtime_context().gcs_address, os.environ.get("RAY_AUTH_MODE", ""), flush=True)
+import sys, time, ray
+ray.init(
+    address="local", num_cpus={cpus}, num_gpus={gpus}, include_dashboard=False,
+    log_to_driver=False,
+)
+print(ray.get_runtime_context().gcs_address, flush=True)
 for line in sys.stdin:
     total = ray.cluster_resources()
     for _ in range(600):
@@ -179,6 +182,9 @@ class SessionCluster:
     """
 
     def __init__(self, num_cpus: int, num_gpus: int):
+        # Ray 2.60 turns token authentication on for a new local cluster, and a driver caches
+        # its mode when it first imports Ray: decide the mode here, for both sides, before.
+        os.environ.setdefault(AUTH_MODE_ENV, "token")
         code = _HOLDER.format(cpus=int(num_cpus), gpus=int(num_gpus))
         self._proc = subprocess.Popen(
             [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -188,10 +194,6 @@ class SessionCluster:
             self.close()
             raise RuntimeError("the shared Ray cluster did not start; see the log above")
         self.address = line[0]
-        if len(line) > 1:
-            # Ray 2.60 turns token authentication on for a new local cluster; a driver joining
-            # it must be in the same mode (the token itself is Ray's own ~/.ray/auth_token).
-            os.environ[AUTH_MODE_ENV] = line[1]
 
     def wait_until_free(self) -> None:
         """Block until the previous job's resources are released (Ray frees them async)."""
