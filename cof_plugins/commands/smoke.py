@@ -31,7 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="recipe files, or shipped names as sft/NAME or rl/NAME (default: all shipped)",
     )
     p.add_argument(
-        "--work", default="runs/smoke", help="tiny models, data and run outputs (reused)"
+        "--work",
+        help="tiny models, data and run outputs, reused across runs "
+        "(default: $COF_SMOKE_WORK or runs/smoke)",
     )
     p.add_argument("--report", help="write per-recipe results (seconds, overrides) as JSON")
     p.add_argument("--keep-going", action="store_true", help="go on after a failed recipe")
@@ -101,9 +103,9 @@ def _smoke_all(sft, rl, assets, results: list[dict], keep_going: bool) -> bool:
         shared = SessionCluster(*cluster_size())
     with shared or nullcontext():
         for path in sft:
-            if not _one(results, "sft", path, lambda p=path: sft_smoke(p, (), assets)):
-                if not keep_going:
-                    return False
+            done = _one(results, "sft", path, lambda p=path: sft_smoke(p, (), assets))
+            if not done and not keep_going:
+                return False
         for path in rl:
             if not _rl(results, path, assets, shared) and not keep_going:
                 return False

@@ -85,7 +85,7 @@ def run_smoke(
     from cof_plugins.llamafactory.train import Topology, run_sft
 
     started = time.perf_counter()
-    assets = assets or SmokeAssets(Path("runs") / "smoke")
+    assets = assets or SmokeAssets()
     smoke = plan(recipe, user, assets)
     echo(f"smoke {smoke.recipe.name}: {len(smoke.changes)} key(s) overridden")
     for change in smoke.changes:

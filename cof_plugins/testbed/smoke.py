@@ -26,6 +26,8 @@ from cof_plugins.testbed.tiny_model import TINY_BUDGET
 
 log = logging.getLogger(__name__)
 
+# Where `cof sft/rl --smoke` keep tiny models, data and outputs (`cof smoke --work` too).
+WORK_ENV = "COF_SMOKE_WORK"
 MODEL_ENV = "COF_SMOKE_MODEL"
 DATA_ENV = "COF_SMOKE_DATA"
 OUT_ENV = "COF_SMOKE_OUT"
@@ -120,11 +122,15 @@ def undeclared(changed: list[str], declared: set[str]) -> list[str]:
     return [k for k in changed if not any(k == d or k.startswith(d + ".") for d in declared)]
 
 
+def default_work() -> Path:
+    return Path(os.environ.get(WORK_ENV) or Path("runs") / "smoke")
+
+
 class SmokeAssets:
     """Tiny models and synthetic data under one work folder, each built once."""
 
-    def __init__(self, work: str | Path):
-        self.work = Path(work).expanduser().resolve()
+    def __init__(self, work: str | Path | None = None):
+        self.work = Path(work or default_work()).expanduser().resolve()
 
     def model(self, family: str) -> Path:
         from cof_plugins.testbed.tiny_model import build_tiny_model

@@ -82,6 +82,8 @@ class SmokePlan:
     recipe: Path
     family: str
     overrides: list[str]
+    # The recipe as written (plus the user's overrides), unresolved: what changes compare to.
+    written: dict[str, Any]
 
 
 def plan(
@@ -92,7 +94,8 @@ def plan(
 
     register()
     path = find_recipe(recipe)
-    family = recipe_family(compose_recipe(path, user))
+    composed = compose_recipe(path, user)
+    family = recipe_family(composed)
     set_env(
         {
             MODEL_ENV: assets.model(family),
@@ -101,13 +104,13 @@ def plan(
             SCRIPT_ENV: assets.script(),
         }
     )
-    return SmokePlan(path, family, [*smoke_overrides(address), *user])
+    written = OmegaConf.to_container(composed, resolve=False)
+    return SmokePlan(path, family, [*smoke_overrides(address), *user], written)
 
 
-def changes(recipe: Path, user: Sequence[str], prepared: Any) -> list[Override]:
+def changes(smoke: SmokePlan, prepared: Any) -> list[Override]:
     """What the smoke changed: the recipe as written against the config that runs."""
-    written = OmegaConf.to_container(compose_recipe(recipe, user), resolve=False)
-    return overrides(written, prepared.unresolved, OmegaConf.to_container(prepared.config))
+    return overrides(smoke.written, prepared.unresolved, OmegaConf.to_container(prepared.config))
 
 
 @dataclass
@@ -129,10 +132,10 @@ def run_smoke(
     from cof_plugins.verl.launcher import prepare, train
 
     started = time.perf_counter()
-    assets = assets or SmokeAssets(Path("runs") / "smoke")
+    assets = assets or SmokeAssets()
     smoke = plan(recipe, user, assets, address)
     prepared = prepare(smoke.recipe, smoke.overrides)
-    changed = changes(smoke.recipe, user, prepared)
+    changed = changes(smoke, prepared)
     echo(f"smoke {smoke.recipe.name}: {len(changed)} key(s) overridden")
     for change in changed:
         echo(f"  {change}")

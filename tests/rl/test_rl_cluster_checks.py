@@ -73,8 +73,15 @@ def test_crops_that_cannot_fit_the_response_are_refused(ready):
     (error,) = errors("data.max_response_length=150")
     assert error.startswith("data.max_response_length=150 cannot hold 3 crop(s)")
     # Fewer turns, fewer crops: the same length then holds them.
-    assert errors("data.max_response_length=150",
-                  "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=2") == []  # fmt: skip
+    turns = "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=2"
+    assert errors("data.max_response_length=150", turns) == []
+    # Every parallel call of a turn returns a crop too: 3 turns x 2 calls.
+    assert errors("data.max_response_length=500") == []
+    calls = "actor_rollout_ref.rollout.multi_turn.max_parallel_calls=2"
+    (error,) = errors(
+        "data.max_response_length=500", calls, "actor_rollout_ref.rollout.limit_images=7"
+    )
+    assert "cannot hold 6 crop(s)" in error
 
 
 def test_a_frame_that_cannot_fit_the_prompt_is_refused(ready, tmp_path):

@@ -63,15 +63,28 @@ def test_rl_smoke_changes_only_declared_keys_and_validates(recipe, smoke_assets)
     from cof_plugins.verl.launcher import prepare
     from cof_plugins.verl.smoke import changes, overlay_files, plan
 
-    for address in (None, "127.0.0.1:6379"):  # alone, and on a shared cluster
-        smoke = plan(recipe, [], smoke_assets, address)
-        prepared = prepare(smoke.recipe, smoke.overrides)
-        changed = [c.key for c in changes(smoke.recipe, [], prepared)]
-        assert changed and undeclared(changed, declared_keys(*overlay_files())) == []
+    smoke = plan(recipe, [], smoke_assets)
+    prepared = prepare(smoke.recipe, smoke.overrides)
+    changed = [c.key for c in changes(smoke, prepared)]
+    assert changed and undeclared(changed, declared_keys(*overlay_files())) == []
     assert prepared.findings.errors == []
     config = prepared.config
     assert config.trainer.device == "cpu" and config.actor_rollout_ref.rollout.name == "hf"
     assert config.trainer.total_training_steps == 1
+
+
+def test_rl_smoke_on_a_shared_cluster_changes_only_declared_keys(smoke_assets):
+    from cof_plugins.verl.launcher import prepare
+    from cof_plugins.verl.smoke import changes, overlay_files, plan
+
+    smoke = plan("tiny_cpu", [], smoke_assets, address="127.0.0.1:6379")
+    prepared = prepare(smoke.recipe, smoke.overrides)
+    lines = [str(c) for c in changes(smoke, prepared)]
+    assert "ray_kwargs.ray_init.address: local -> 127.0.0.1:6379" in lines
+    assert "ray_kwargs.ray_init.num_cpus: 16 -> null" in lines
+    keys = [line.split(":")[0] for line in lines]
+    assert undeclared(keys, declared_keys(*overlay_files())) == []
+    assert prepared.findings.errors == []
 
 
 def test_rl_smoke_keeps_the_recipe_algorithm(smoke_assets):
@@ -82,7 +95,7 @@ def test_rl_smoke_keeps_the_recipe_algorithm(smoke_assets):
 
     smoke = plan("paper_qwen2_5_vl_7b_grpo", [], smoke_assets)
     prepared = prepare(smoke.recipe, smoke.overrides)
-    lines = [str(c) for c in changes(smoke.recipe, [], prepared)]
+    lines = [str(c) for c in changes(smoke, prepared)]
     assert "trainer.device: cuda -> cpu" in lines
     assert "actor_rollout_ref.rollout.name: vllm -> hf" in lines
     paper = resolve(compose_recipe("paper_qwen2_5_vl_7b_grpo"))
