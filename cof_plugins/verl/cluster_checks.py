@@ -111,6 +111,8 @@ class TokenBudget:
     prompt_text: int
     crop_text: int
     frame_source: str
+    # The frame's budget is the to-parquet default, not read from the data (not on this host).
+    frame_assumed: bool
 
     @property
     def prompt(self) -> int:
@@ -134,8 +136,10 @@ def check_token_budget(config: DictConfig, found: Any) -> None:
         )
         return
     budget = token_budget(config, settings, crops)
-    for error in budget_errors(config, budget, settings):
-        (found.warnings if "assumed" in error else found.errors).append(error)
+    prompt_error, *errors = budget_errors(config, budget)
+    if prompt_error:
+        (found.warnings if budget.frame_assumed else found.errors).append(prompt_error)
+    found.errors.extend(e for e in errors if e)
 
 
 def max_crops(config: DictConfig) -> int | None:
@@ -164,24 +168,26 @@ def token_budget(config: DictConfig, settings: Any, crops: int) -> TokenBudget:
         prompt_text=len(first) // CHARS_PER_TOKEN,
         crop_text=len(protocol.crop_user_turn()) // CHARS_PER_TOKEN,
         frame_source=source,
+        frame_assumed=source.startswith("assumed"),
     )
 
 
-def budget_errors(config: DictConfig, budget: TokenBudget, settings: Any) -> list[str]:
-    """One message per length the worst-case trajectory exceeds, naming the keys to change."""
+def budget_errors(config: DictConfig, budget: TokenBudget) -> list[str | None]:
+    """[prompt, response, positions, images]: a message for each length the worst-case
+    trajectory exceeds (naming the keys to change), None where it fits."""
     prompt_len = select(config, "data.max_prompt_length")
     response_len = select(config, "data.max_response_length")
     tool = select(config, f"{MULTI_TURN}.tool_config_path")
-    out = []
+    out: list[str | None] = [None, None, None, None]
     if budget.prompt > prompt_len:
-        out.append(
+        out[0] = (
             f"data.max_prompt_length={prompt_len} cannot hold the question: its frame alone is "
             f"up to {budget.frame} image tokens ({budget.frame_source}) plus about "
             f"{budget.prompt_text} of text; raise data.max_prompt_length to at least "
             f"{budget.prompt} or build the data with a smaller --max-pixels"
         )
     if budget.response > response_len:
-        out.append(
+        out[1] = (
             f"data.max_response_length={response_len} cannot hold {budget.crops} crop(s) of up "
             f"to {budget.crop} image tokens each (zoom.max_pixels in {tool}) plus about "
             f"{budget.crop_text} tokens of instruction after each: at least {budget.response}; "
@@ -191,13 +197,13 @@ def budget_errors(config: DictConfig, budget: TokenBudget, settings: Any) -> lis
     positions = _max_positions(select(config, MODEL_KEY))
     total = prompt_len + response_len
     if positions and total > positions:
-        out.append(
+        out[2] = (
             f"data.max_prompt_length + data.max_response_length = {total} exceeds the model's "
             f"{positions} positions (max_position_embeddings); lower them"
         )
     limit = select(config, "actor_rollout_ref.rollout.limit_images")
     if limit and limit < 1 + budget.crops:
-        out.append(
+        out[3] = (
             f"actor_rollout_ref.rollout.limit_images={limit} is below the 1 + {budget.crops} "
             "images a trajectory can hold; vLLM would reject the later turns"
         )
