@@ -182,7 +182,18 @@ class SmokeAssets:
         return path
 
     def out(self, recipe: Path) -> Path:
-        return self.work / "runs" / f"{recipe.parent.name}_{recipe.stem}"
+        """A fresh output folder for one smoke of ``recipe``.
+
+        A previous smoke's outputs there are removed: verl would resume from their checkpoint
+        (``trainer.resume_mode: auto``) and train nothing. The folder is the smoke's own, under
+        the work folder, never the recipe's ``output_dir``.
+        """
+        import shutil
+
+        out = self.work / "runs" / f"{recipe.parent.name}_{recipe.stem}"
+        if out.exists():
+            shutil.rmtree(out)
+        return out
 
 
 def set_env(values: Mapping[str, str | Path]) -> None:

@@ -112,3 +112,15 @@ def test_undeclared_names_a_key_outside_every_overlay():
     before = {"a": {"b": 1, "k": {}}, "d": None}
     after = {"a": {"b": 2, "k": {"new": 1}}}
     assert diff(before, after) == ["a.b", "a.k.new"]  # null and unset are both "default"
+
+
+def test_each_smoke_starts_from_a_fresh_output_folder(tmp_path):
+    """A checkpoint left by an earlier smoke would make verl resume and train nothing."""
+    from cof_plugins.testbed.smoke import SmokeAssets
+
+    assets = SmokeAssets(tmp_path)
+    recipe = recipes_dir() / "rl" / "tiny_cpu.yaml"
+    old = assets.out(recipe) / "checkpoints" / "latest_checkpointed_iteration.txt"
+    old.parent.mkdir(parents=True)
+    old.write_text("1")
+    assert not assets.out(recipe).exists()
