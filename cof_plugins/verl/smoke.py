@@ -141,11 +141,13 @@ def run_smoke(
         echo(f"  {change}")
     if not prepared.findings.ok:
         raise ValueError(f"{smoke.recipe.name} smoke: {'; '.join(prepared.findings.errors)}")
-    train(prepared.config)
-    if address:
-        import ray
+    try:
+        train(prepared.config)
+    finally:
+        if address:
+            import ray
 
-        ray.shutdown()  # ends this run's job: Ray frees what the run left behind
+            ray.shutdown()  # ends this run's job: Ray frees what the run left behind
     ckpt = Path(str(select(prepared.config, "trainer.default_local_dir")))
     return SmokeResult(smoke.recipe, time.perf_counter() - started, changed, _latest(ckpt))
 
