@@ -17,8 +17,15 @@ A file is checked before anything uses it; errors name the file and the key: an 
 preset or file, or a cycle), a template whose placeholders are malformed or unknown
 (``system`` must hold ``{tools}``, ``question`` must hold ``{question}``, literal braces are
 doubled) and a placeholder in a key that is shown verbatim. ``inherit`` names a preset or a
-file relative to the inheriting file; keys override the inherited ones, ``wrappers`` key by
-key; ``name`` (default: the file's stem) and ``description`` are never inherited.
+file relative to the inheriting file; keys override the inherited ones, ``wrappers`` and
+``extra`` key by key; ``name`` (default: the file's stem) and ``description`` are never
+inherited.
+
+Other methods on this plugin layer (Chain-of-Spot: ``chain-of-spot``, ``chain-of-spot-native``)
+ship presets here too. Such a preset names its method in ``extra.method`` (CoF when absent),
+keeps the method's own keys under ``extra`` (checked by that method's code, e.g.
+``core.cos``), and has ``tool_schema: {}`` when the method calls no tool; its ``system`` is
+then shown verbatim. ``available_protocols(method="cof")`` lists the presets CoF code reads.
 
 Caching, decided: a loaded protocol is kept in memory per file, and every ``load_protocol``
 call compares the file's (and its inherited files') modification time, size and inode with
@@ -52,9 +59,10 @@ from cof_plugins.assets import data_templates_dir
 IMAGE_PLACEHOLDER = "<image>"
 TOOL_NAME = "image_zoom_in_tool"
 DEFAULT_PROTOCOL = "unified"
+DEFAULT_METHOD = "cof"
 _KEYS = (
     "name", "description", "inherit", "tool_schema", "system", "question", "options_header",
-    "wrappers", "user_suffix", "wrapper_position",
+    "wrappers", "user_suffix", "wrapper_position", "extra",
 )  # fmt: skip
 _REQUIRED = ("tool_schema", "system", "question", "options_header", "wrappers", "user_suffix")
 _TEXT_KEYS = (
@@ -86,14 +94,23 @@ class Protocol:
     wrappers: dict[str, str]
     user_suffix: str
     wrapper_position: str = "after_question"
+    # Method-specific keys (``extra.method`` names the method, "cof" when absent), read by
+    # that method's own code, e.g. ``core.cos`` for Chain-of-Spot.
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # the YAML file it was read from
     digest: str = ""  # sha256 of everything the model is shown (name and description aside)
 
     @property
     def system(self) -> str:
-        """The system prompt with the tool schema filled in."""
+        """The system prompt with the tool schema filled in (verbatim for a tool-less one)."""
+        if not self.tool_schema:
+            return self.system_template
         return self.system_template.format(tools=json.dumps(self.tool_schema, ensure_ascii=False))
+
+    @property
+    def method(self) -> str:
+        """The method whose code reads this protocol: "cof" unless ``extra.method`` says."""
+        return str(self.extra.get("method", DEFAULT_METHOD))
 
     def question_text(
         self, question: str, options: Sequence[str] | None = None, kind: str | None = None
@@ -111,9 +128,10 @@ class Protocol:
             labels = letters(len(options))
             parts.extend(f"({letter}) {opt}" for letter, opt in zip(labels, options, strict=True))
         wrapper = self.wrappers[kind]
+        suffix = "\n" + self.user_suffix if self.user_suffix else ""
         if self.wrapper_position == "before_suffix":
-            return "\n".join(parts) + "\n" + wrapper + "\n" + self.user_suffix
-        return "\n".join([*parts, wrapper]) + "\n" + self.user_suffix
+            return "\n".join(parts) + "\n" + wrapper + suffix
+        return "\n".join([*parts, wrapper]) + suffix
 
     def first_user_turn(
         self, question: str, options: Sequence[str] | None = None, kind: str | None = None
@@ -149,9 +167,12 @@ def protocols_dir() -> Path:
     return data_templates_dir() / "protocols"
 
 
-def available_protocols() -> list[str]:
-    """Names of the shipped presets."""
-    return sorted(p.stem for p in protocols_dir().glob("*.yaml"))
+def available_protocols(method: str | None = None) -> list[str]:
+    """Names of the shipped presets; with ``method``, only those that method reads."""
+    names = sorted(p.stem for p in protocols_dir().glob("*.yaml"))
+    if method is None:
+        return names
+    return [n for n in names if load_protocol(n).method == method]
 
 
 def is_protocol_file(spec: str | os.PathLike) -> bool:
@@ -221,7 +242,7 @@ def _read_chain(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], lis
     base, stamps = _read_chain(parent, (*seen, path))
     merged = {k: v for k, v in base.items() if k not in _NOT_INHERITED}
     for key, value in raw.items():
-        if key == "wrappers" and isinstance(merged.get(key), Mapping):
+        if key in ("wrappers", "extra") and isinstance(merged.get(key), Mapping):
             merged[key] = {**merged[key], **value}
         elif key != "inherit":
             merged[key] = value
@@ -273,15 +294,17 @@ def _check_keys(raw: dict[str, Any], path: Path) -> None:
         if key in raw and not isinstance(raw[key], str):
             raise ProtocolError(_wrong_type(path, key, raw[key], "text"))
     for key, placeholder in _TEMPLATES.items():
-        if key in raw:
-            _check_template(raw[key], key, placeholder, path)
+        if key in raw and key != "system":  # system: once merged (a tool-less one is verbatim)
+            check_template(raw[key], key, placeholder, path)
     for key in ("options_header", "user_suffix"):
         if key in raw:
             _check_verbatim(raw[key], key, path)
     if "wrappers" in raw:
         _check_wrappers(raw["wrappers"], path)
-    if "tool_schema" in raw:
+    if "tool_schema" in raw and raw["tool_schema"] != {}:
         _check_tool_schema(raw["tool_schema"], path)
+    if "extra" in raw:
+        _check_extra(raw["extra"], path)
     position = raw.get("wrapper_position", _POSITIONS[0])
     if position not in _POSITIONS:
         raise ProtocolError(
@@ -300,19 +323,23 @@ def _build(raw: dict[str, Any], path: Path) -> Protocol:
             f"{path}: missing required key {missing[0]!r}; add it, or inherit a preset that "
             "has it (inherit: unified)"
         )
-    shown = {k: raw.get(k) for k in (*_REQUIRED, "wrapper_position")}
+    if raw["tool_schema"] == {}:  # no tool (another method's protocol): shown verbatim
+        _check_verbatim(raw["system"], "system", path)
+    else:
+        check_template(raw["system"], "system", "tools", path)
+    shown = {k: raw.get(k) for k in (*_REQUIRED, "wrapper_position", "extra")}
     digest = hashlib.sha256(json.dumps(shown, sort_keys=True).encode("utf-8")).hexdigest()
     return Protocol(
         name=raw.get("name") or path.stem, description=raw.get("description", ""),
         tool_schema=raw["tool_schema"], system_template=raw["system"], question=raw["question"],
         options_header=raw["options_header"], wrappers=dict(raw["wrappers"]),
         user_suffix=raw["user_suffix"].strip(),
-        wrapper_position=raw.get("wrapper_position", _POSITIONS[0]), source=str(path),
-        digest=digest,
+        wrapper_position=raw.get("wrapper_position", _POSITIONS[0]),
+        extra=dict(raw.get("extra") or {}), source=str(path), digest=digest,
     )  # fmt: skip
 
 
-def _check_template(text: str, key: str, placeholder: str, path: Path) -> None:
+def check_template(text: str, key: str, placeholder: str, path: Path) -> None:
     """``text`` must hold ``{placeholder}`` and no other field; literal braces doubled."""
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text)]
@@ -375,6 +402,14 @@ def _check_tool_schema(schema: Any, path: Path) -> None:
     if not isinstance(parameters, Mapping):
         key = "tool_schema.function.parameters"
         raise ProtocolError(_wrong_type(path, key, parameters, "a JSON-schema mapping"))
+
+
+def _check_extra(value: Any, path: Path) -> None:
+    """``extra`` is a mapping of method-specific keys; ``extra.method`` is text when given."""
+    if not isinstance(value, Mapping):
+        raise ProtocolError(_wrong_type(path, "extra", value, "a mapping of method keys"))
+    if "method" in value and not isinstance(value["method"], str):
+        raise ProtocolError(_wrong_type(path, "extra.method", value["method"], "text"))
 
 
 def _wrong_type(path: Path, key: str, value: Any, expected: str) -> str:

@@ -168,7 +168,7 @@ def test_a_missing_file_never_falls_back_to_a_preset(tmp_path, monkeypatch):
         ({"inherit": "unified", "tool_schema": {"function": {}}},
          r"key 'tool_schema' must be a mapping with type: function"),
         ({"inherit": "nope"},
-         r"key 'inherit': 'nope' is neither a shipped preset \(paper-eval, paper-rl, unified\)"),
+         r"key 'inherit': 'nope' is neither a shipped preset \(.*paper-eval, paper-rl, unified\)"),
         ({"inherit": "missing.yaml"}, r"nor a file \(looked at .*missing\.yaml\)"),
         ({"inherit": ["unified"]}, r"key 'inherit' must be text"),
         ({"inherit": "unified", "system": "Tools: {tool}"},
