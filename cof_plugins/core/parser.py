@@ -16,12 +16,19 @@ complete ``<answer>...</answer>``, ``boxed`` the last ``\\boxed{...}`` in the an
 the text). Tool calls inside ``<think>`` are read too: the turn is the unit, as in the agent
 loop. A ``<tool_call>`` without its closing tag runs to the next ``<tool_call>`` or to the
 end of the text.
+
+Model text is untrusted, so reading it is linear in its length and bounded: ``str.find`` and
+slices find the tags; a call body longer than ``MAX_CALL_CHARS`` is an error without being
+parsed; a turn's calls after the first ``MAX_CALLS`` are not read (one error says so); a
+``\\boxed{`` is matched over at most ``MAX_BOXED_CHARS`` and the last ``MAX_BOXED_TRIES``
+openers. No regex here has nested or adjacent unbounded quantifiers.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,8 +39,15 @@ ZOOM_TOOL = "image_zoom_in_tool"
 # Keys read as the box, in priority order; the first present wins.
 BOX_KEYS = ("bbox_2d", "bbox", "box")
 
+# A real call is about 100 characters; the bounds leave room for verbose models.
+MAX_CALL_CHARS = 4096
+MAX_CALLS = 32
+MAX_BOXED_CHARS = 2048
+MAX_BOXED_TRIES = 16
+
+log = logging.getLogger(__name__)
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
-_FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*|\s*```$")
+_FENCE = "```"
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _BOX_SPLIT = re.compile(r"[\s,;]+")
 _LITERAL_NAMES = {"true": True, "false": False, "null": None, "none": None}
@@ -82,7 +96,12 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
     answer = _last_between(text, "<answer>", "</answer>")
     calls: list[ToolCall] = []
     errors: list[ToolCallError] = []
-    for raw in _tool_call_bodies(text):
+    for n, (start, end) in enumerate(tool_call_spans(text)):
+        if n == MAX_CALLS:
+            errors.append(ToolCallError(text[start:end], _too_many(tuple(tool_names))))
+            break
+        closed = text.endswith(_CLOSE, start + len(_OPEN), end)
+        raw = text[start + len(_OPEN) : end - len(_CLOSE) if closed else end]
         result = _read_call(raw, tuple(tool_names))
         (calls if isinstance(result, ToolCall) else errors).append(result)
     boxed = last_boxed(answer) if answer is not None else None
@@ -116,13 +135,18 @@ def last_boxed(text: str) -> str | None:
     """Content of the last closed ``\\boxed{...}`` in ``text``, braces matched.
 
     An unclosed box can only be preceded by a box that closes before it starts, so each
-    earlier candidate is scanned up to the later one: linear in the text.
+    earlier candidate is scanned up to the later one. The scan is bounded: a box whose
+    content runs past ``MAX_BOXED_CHARS`` counts as unclosed, and only the last
+    ``MAX_BOXED_TRIES`` openers are tried.
     """
     limit = len(text)
     start = text.rfind("\\boxed{")
-    while start >= 0:
+    for _ in range(MAX_BOXED_TRIES):
+        if start < 0:
+            return None
         depth = 0
-        for i in range(start + len("\\boxed"), limit):
+        stop = min(limit, start + len("\\boxed{") + MAX_BOXED_CHARS + 1)
+        for i in range(start + len("\\boxed"), stop):
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             if depth == 0:
                 return text[start + len("\\boxed{") : i].strip()
@@ -131,8 +155,10 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def _tool_call_bodies(text: str) -> Iterable[str]:
-    """Yield the text inside each ``<tool_call>``; an unclosed one runs to the next opener."""
+def tool_call_spans(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of each ``<tool_call>`` block, tags included; an unclosed block runs to
+    the next opener or to the end of the text. The agent loop removes these spans from the
+    content, so what it removes is exactly what ``parse_turn`` read."""
     i = text.find(_OPEN)
     close = -1
     while i >= 0:
@@ -143,25 +169,43 @@ def _tool_call_bodies(text: str) -> Iterable[str]:
             if close < 0:
                 close = len(text) + 1  # no closing tag anywhere after this point
         if close <= len(text) and (nxt < 0 or close < nxt):
-            yield text[body_start:close]
+            yield i, close + len(_CLOSE)
         else:
-            yield text[body_start : nxt if nxt >= 0 else len(text)]
+            yield i, nxt if nxt >= 0 else len(text)
         i = nxt
 
 
 def _read_call(raw: str, tool_names: tuple[str, ...]) -> ToolCall | ToolCallError:
     try:
-        obj, json_error = load_lenient(raw)
-        if json_error is not None:
-            return ToolCallError(raw, _unreadable(raw, json_error, tool_names))
-        return _to_call(obj, raw, tool_names)
-    except Exception as exc:  # last guard: a reward must never crash on model text
+        return read_call(raw, tool_names)
+    except Exception as exc:  # last guard only: tests run ``read_call`` without it
+        log.warning("tool-call reader failed on model text: %r", exc)
         return ToolCallError(raw, _unreadable(raw, f"{type(exc).__name__}: {exc}", tool_names))
 
 
+def read_call(raw: str, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> ToolCall | ToolCallError:
+    """One call body (the text between the tags) as a call, or an error for the model.
+
+    Every failure that model text can cause is handled here, so ``parse_turn``'s guard
+    around it is never reached; the fuzz tests call this function directly to keep it so.
+    """
+    names = tuple(tool_names)
+    if len(raw) > MAX_CALL_CHARS:
+        return ToolCallError(raw, _too_long(len(raw), names))
+    obj, json_error = load_lenient(raw)
+    if json_error is not None:
+        return ToolCallError(raw, _unreadable(raw, json_error, names))
+    return _to_call(obj, raw, names)
+
+
 def load_lenient(raw: str) -> tuple[Any, str | None]:
-    """Load a JSON-ish value; returns (value, None) or (None, the strict JSON error)."""
-    body = _FENCE.sub("", raw.strip()).strip()
+    """Load a JSON-ish value; returns (value, None) or (None, the strict JSON error).
+
+    Text longer than ``MAX_CALL_CHARS`` is not parsed at all (an error says so).
+    """
+    if len(raw) > MAX_CALL_CHARS:
+        return None, f"text of {len(raw)} characters; at most {MAX_CALL_CHARS} are read"
+    body = _strip_fence(raw.strip())
     try:
         return json.loads(body), None
     except (ValueError, RecursionError) as exc:
@@ -172,6 +216,18 @@ def load_lenient(raw: str) -> tuple[Any, str | None]:
         except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
             continue
     return None, strict_error
+
+
+def _strip_fence(body: str) -> str:
+    """Drop a markdown code fence around the body: "```json ... ```"."""
+    if body.startswith(_FENCE):
+        end_of_tag = len(_FENCE)
+        while end_of_tag < len(body) and (body[end_of_tag].isalnum() or body[end_of_tag] in "_-"):
+            end_of_tag += 1
+        body = body[end_of_tag:]
+    if body.endswith(_FENCE):
+        body = body[: -len(_FENCE)]
+    return body.strip()
 
 
 def _relaxed_candidates(body: str) -> Iterable[str]:
@@ -211,6 +267,10 @@ def _eval_node(node: ast.AST) -> Any:
 def _describe_json_error(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"JSON error at char {exc.pos}: {exc.msg}"
+    if isinstance(exc, RecursionError):
+        return "JSON error: nested too deeply"
+    if "integer string conversion" in str(exc):
+        return "JSON error: a number with too many digits"
     return f"JSON error: {type(exc).__name__}"
 
 
@@ -258,14 +318,17 @@ def extract_bbox(arguments: Mapping[str, Any]) -> tuple[list[float] | None, str 
         return None, "no bbox_2d argument"
     values = _flatten_box(arguments[key])
     if values is None:
-        return None, f"a {key} that is not a list of 4 numbers (got {_snip(repr(arguments[key]))})"
+        return None, f"a {key} that is not a list of 4 numbers (got {_show(arguments[key])})"
     if len(values) != 4:
         return None, f"a {key} with {len(values)} values instead of 4 (x1, y1, x2, y2)"
     numbers = [_number(v) for v in values]
     if any(n is None for n in numbers):
-        return None, f"a {key} with a value that is not a number (got {_snip(repr(values))})"
+        return None, f"a {key} with a value that is not a number (got {_show(values)})"
+    huge = next((v for v in values if _too_large(v)), None)
+    if huge is not None:
+        return None, f"a {key} with a value too large to be a coordinate (got {_digits(huge)})"
     if not all(math.isfinite(n) for n in numbers):  # type: ignore[arg-type]
-        return None, f"a {key} with a value that is not finite (got {_snip(repr(values))})"
+        return None, f"a {key} with a value that is not finite (got {_show(values)})"
     return numbers, None  # type: ignore[return-value]
 
 
@@ -281,17 +344,61 @@ def _flatten_box(value: Any) -> list | None:
     return None
 
 
+_INFINITE_WORDS = ("inf", "infinity", "nan")
+
+
 def _number(value: Any) -> float | None:
+    """A float, ``inf`` for a number beyond any float, or None for what is no number."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # a 400-digit integer
+            return math.inf
+    if isinstance(value, float):
+        return value
     if isinstance(value, str):
         try:
             return float(value.strip())
         except ValueError:
             return None
     return None
+
+
+def _too_large(value: Any) -> bool:
+    """A finite number that no float holds: a 400-digit integer, or "1e999" as text."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return math.isinf(_number(value))  # type: ignore[arg-type]
+    if not isinstance(value, str):
+        return False
+    number = _number(value)
+    return number is not None and math.isinf(number) and not _named_infinity(value)
+
+
+def _named_infinity(text: str) -> bool:
+    return text.strip().lstrip("+-").lower() in _INFINITE_WORDS
+
+
+def _digits(value: Any) -> str:
+    """A huge number described by its length: its digits would drown the message."""
+    text = value.strip().lstrip("+-") if isinstance(value, str) else None
+    if text is None:
+        try:
+            text = str(abs(value))
+        except ValueError:  # more digits than Python will print
+            return "a number with thousands of digits"
+    return f"a {len(text)}-digit number" if text.isdigit() else f"{_snip(text)!r}"
+
+
+def _show(value: Any) -> str:
+    """``repr`` cut to a snippet; never fails (huge ints and deep nesting included)."""
+    try:
+        return _snip(repr(value))
+    except (ValueError, RecursionError):
+        return f"an unprintable {type(value).__name__}"
 
 
 def format_tool_call(name: str, arguments: Mapping[str, Any]) -> str:
@@ -368,6 +475,20 @@ def _unreadable(raw: str, reason: str, tool_names: Sequence[str]) -> str:
     return (
         f"Your tool call could not be read: expected {_example(tool_names)}; "
         f"got {got!r} ({reason})."
+    )
+
+
+def _too_long(length: int, tool_names: Sequence[str]) -> str:
+    return (
+        f"Your tool call could not be read: it is {length} characters long; expected "
+        f"{_example(tool_names)}, at most {MAX_CALL_CHARS} characters."
+    )
+
+
+def _too_many(tool_names: Sequence[str]) -> str:
+    return (
+        f"Your turn holds more than {MAX_CALLS} tool calls; only the first {MAX_CALLS} were "
+        f"read. Make one call per turn: {_example(tool_names)}."
     )
 
 

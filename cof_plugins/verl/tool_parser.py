@@ -9,6 +9,10 @@ the zoom tool whose arguments hold only the parser's message under ``PARSE_ERROR
 
 Readable calls come first, then the unreadable ones, so with ``max_parallel_calls: 1`` (one
 call per turn, as in the paper) a turn that holds any usable call runs it.
+
+Decoding and parsing run together in a worker thread, never on the agent loop's event loop:
+parsing is linear and bounded (see ``core.parser``), but a long response still costs
+milliseconds that every other rollout on the loop would wait for.
 """
 
 from __future__ import annotations
@@ -16,19 +20,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from verl.experimental.agent_loop.tool_parser import FunctionCall, ToolParser
 
-from cof_plugins.core.parser import ZOOM_TOOL, ParsedTurn, parse_turn
+from cof_plugins.core.parser import (
+    MAX_CALLS,
+    ZOOM_TOOL,
+    ParsedTurn,
+    parse_turn,
+    tool_call_spans,
+)
 
 # Reserved argument key: "this call could not be read; here is what to tell the model".
 PARSE_ERROR_KEY = "_cof_parse_error"
 
 log = logging.getLogger(__name__)
-_BLOCK = re.compile(r"<tool_call>.*?(?:</tool_call>|(?=<tool_call>)|\Z)", re.DOTALL)
 
 
 class CofToolParser(ToolParser):
@@ -38,8 +46,13 @@ class CofToolParser(ToolParser):
         self, responses_ids: list[int], tools: Sequence[Any] | None = None
     ) -> tuple[str, list[FunctionCall]]:
         loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(None, self.decode, responses_ids)
-        return self.parse_text(text, tool_names(tools))
+        return await loop.run_in_executor(None, self.decode_and_parse, responses_ids, tools)
+
+    def decode_and_parse(
+        self, responses_ids: list[int], tools: Sequence[Any] | None = None
+    ) -> tuple[str, list[FunctionCall]]:
+        """``extract_tool_calls``'s work, run in a worker thread."""
+        return self.parse_text(self.decode(responses_ids), tool_names(tools))
 
     def decode(self, responses_ids: list[int]) -> str:
         """Decode keeping special tokens (tags must survive), then drop the end-of-turn marks."""
@@ -61,7 +74,20 @@ class CofToolParser(ToolParser):
         turn = parse_turn(text, tool_names=tuple(names))
         calls = [_function_call(c.name, _without_reserved(c.arguments)) for c in turn.tool_calls]
         calls.extend(_error_calls(turn, names))
-        return _BLOCK.sub("", text).strip(), calls
+        return _without_calls(text).strip(), calls
+
+
+def _without_calls(text: str) -> str:
+    """The text less its ``<tool_call>`` blocks, the blocks ``parse_turn`` read; past the
+    ``MAX_CALLS`` that it reads, the rest of the text is dropped too."""
+    kept, cursor = [], 0
+    for n, (start, end) in enumerate(tool_call_spans(text)):
+        kept.append(text[cursor:start])
+        cursor = end
+        if n == MAX_CALLS:
+            return "".join(kept)
+    kept.append(text[cursor:])
+    return "".join(kept)
 
 
 def tool_names(tools: Sequence[Any] | None) -> tuple[str, ...]:
