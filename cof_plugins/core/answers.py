@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import string
 import threading
+from decimal import Decimal, InvalidOperation
 
 from cof_plugins.core.choice_text import Options, option_map, option_texts
 from cof_plugins.core.choices import MAX_ANSWER_CHARS, read_choice
@@ -116,10 +117,12 @@ def match_short(pred: str, gt: str) -> bool | None:
     return None
 
 
-def _as_number(text: str) -> float | None:
+def _as_number(text: str) -> Decimal | None:
+    """The exact number ``text`` writes: as floats, two different 400-digit integers (both
+    ``inf``) would compare equal. NaN equals nothing, not even itself."""
     try:
-        return float(text)
-    except ValueError:
+        return Decimal(text)
+    except InvalidOperation:
         return None
 
 

@@ -20,16 +20,18 @@ import string
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cof_plugins.core.options import strip_option_label
 
 Options = Sequence[str] | Mapping[str, str] | None
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
-# Numbers first (a thousands comma, a decimal point or a time colon stay inside), then
-# letter runs, newlines, and any other visible character alone. Each alternative consumes
-# at least one character and its repetitions are separated by required marks: linear.
-_TOKEN = re.compile(r"\d+(?:,\d{3})*(?:[.:]\d+)*|[^\W\d_]+|\n|\S")
+_CJK = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]"
+# Numbers first (a thousands comma, a decimal point or a time colon stay inside), then one
+# CJK character, a run of other letters, a newline, or any other visible character alone.
+# Each alternative consumes at least one character, repetitions are separated by required
+# marks, and the lookahead reads one character: linear.
+_TOKEN = re.compile(rf"\d+(?:,\d{{3}})*(?:[.:]\d+)*|{_CJK}|(?:(?!{_CJK})[^\W\d_])+|\n|\S")
 _COMMANDS = (
     "\\boxed", "\\textbf", "\\text", "\\mathrm", "\\mathbf", "\\mbox", "\\fbox",
     "\\(", "\\)", "\\[", "\\]", "<answer>", "</answer>",
@@ -50,9 +52,11 @@ ARTICLES = frozenset({"a", "an", "the"})
 CLAUSE_BREAKS = frozenset(",.;:!?\n()[]") | {"-", "–", "—"}
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One token of an answer: its text as written, lower-cased, and what surrounds it."""
+class Token(NamedTuple):
+    """One token of an answer: its text as written, lower-cased, and what surrounds it.
+
+    A named tuple, not a frozen dataclass: thousands are made per answer, and a tuple is
+    several times cheaper to build."""
 
     raw: str
     low: str
@@ -66,7 +70,7 @@ def clean(text: str) -> str:
     for command in _COMMANDS:
         if command in text:
             text = text.replace(command, " ")
-    return _CJK.sub(r" \g<0> ", text.translate(_SPACED))
+    return text.translate(_SPACED)
 
 
 def tokens(text: str) -> list[Token]:

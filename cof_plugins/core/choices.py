@@ -31,7 +31,7 @@ option's text, where a longer text covers the shorter texts inside it ("dark red
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cof_plugins.core.choice_text import (
     ARTICLES,
@@ -62,13 +62,12 @@ from cof_plugins.core.choice_text import (
     tokens,
 )
 
-MAX_ANSWER_CHARS = 8192
+MAX_ANSWER_CHARS = 2048  # an answer is a line or two; longer ones go to the judge
 NONE_PICKED = ""
 Reading = str | frozenset[str] | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Name:
+class _Name(NamedTuple):
     """One place where the answer names an option."""
 
     letter: str
@@ -83,7 +82,7 @@ def read_choice(pred: str, options: Options = None) -> Reading:
     """What ``pred`` picks among ``options`` (see the module docstring)."""
     if len(pred) > MAX_ANSWER_CHARS:
         return None
-    toks = tokens(clean(pred))
+    toks = tokens(clean(pred).strip())
     if not any(t.word for t in toks):
         return NONE_PICKED
     return _Answer(toks, option_texts(options)).read()
@@ -92,6 +91,7 @@ def read_choice(pred: str, options: Options = None) -> Reading:
 class _Answer:
     def __init__(self, toks: list[Token], opts: OptionTexts):
         self.toks, self.opts = toks, opts
+        self.choices: dict[int, _Name | None] = {}  # memo of _choice: each token read once
         self.words = [i for i, t in enumerate(toks) if t.word]
         self.norm = {i: normal(toks[i].low) for i in self.words}
         self.single = {
@@ -149,16 +149,17 @@ class _Answer:
 
     def _letter_list(self) -> Reading:
         """ "B or C", "A/D", "Either A or C": one of these letters, the rule cannot say which."""
-        letters, at = set(), 0
+        letters, at, joined = set(), 0, True
         while at < len(self.toks):
-            if self.toks[at].low in CONNECTORS or (at > 0 and not self.toks[at].word):
-                at += 1
+            tok = self.toks[at]
+            if tok.low in CONNECTORS or (at > 0 and not tok.word):
+                joined, at = joined or tok.low in CONNECTORS, at + 1
                 continue
-            choice = self._choice(at)
-            if choice is None:
+            choice = self._choice(at) if joined or not letters else None
+            if choice is None or choice.letter not in self.opts.letters:
                 return None
             letters.add(choice.letter)
-            at = choice.end
+            at, joined = choice.end, False
         return frozenset(letters) if len(letters) > 1 else None
 
     # --- rule 2: an opening choice -----------------------------------------------------------
@@ -272,7 +273,8 @@ class _Answer:
 
     # --- names of options --------------------------------------------------------------------
     def _names(self) -> list[_Name]:
-        names = [c for at in range(len(self.toks)) if (c := self._mention(at)) is not None]
+        starts = [at for at, t in enumerate(self.toks) if _may_start_choice(t)]
+        names = [c for at in starts if (c := self._mention(at)) is not None]
         names += self._text_names()
         names.sort(key=lambda n: (n.start, -(n.end - n.start)))
         return names
@@ -288,6 +290,11 @@ class _Answer:
 
     def _choice(self, at: int) -> _Name | None:
         """A choice at token ``at``: "(B)", "[b]", "B)", "B.", "B", "second option"."""
+        if at not in self.choices:
+            self.choices[at] = self._read_choice_at(at)
+        return self.choices[at]
+
+    def _read_choice_at(self, at: int) -> _Name | None:
         toks = self.toks
         if at >= len(toks):
             return None
@@ -389,6 +396,10 @@ class _Answer:
 
 def _not_only(before: list[str]) -> bool:
     return len(before) >= 2 and before[1] == "not" and before[0] == "only"
+
+
+def _may_start_choice(tok: Token) -> bool:
+    return _is_letter(tok) or tok.raw in OPENERS or tok.low in ORDINALS
 
 
 def _is_letter(tok: Token) -> bool:

@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import re
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ MAX_CALL_CHARS = 4096
 MAX_CALLS = 32
 MAX_BOXED_CHARS = 2048
 MAX_BOXED_TRIES = 16
+MAX_LITERAL_CHARS = 1024
+_MAX_BOX_LENGTH = 256  # characters of a box written as text, or items of a box list
 
 log = logging.getLogger(__name__)
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
@@ -201,7 +204,9 @@ def read_call(raw: str, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> ToolCall | 
 def load_lenient(raw: str) -> tuple[Any, str | None]:
     """Load a JSON-ish value; returns (value, None) or (None, the strict JSON error).
 
-    Text longer than ``MAX_CALL_CHARS`` is not parsed at all (an error says so).
+    Text longer than ``MAX_CALL_CHARS`` is not parsed at all (an error says so). JSON is
+    read by the C decoder; Python's own parser, slower and not linear on every input, only
+    sees a ``{...}`` or ``[...]`` of at most ``MAX_LITERAL_CHARS``.
     """
     if len(raw) > MAX_CALL_CHARS:
         return None, f"text of {len(raw)} characters; at most {MAX_CALL_CHARS} are read"
@@ -210,7 +215,13 @@ def load_lenient(raw: str) -> tuple[Any, str | None]:
         return json.loads(body), None
     except (ValueError, RecursionError) as exc:
         strict_error = _describe_json_error(exc)
-    for candidate in _relaxed_candidates(body):
+    start = body.find("{")
+    if start >= 0:
+        try:  # the first JSON object, e.g. when text follows it
+            return json.JSONDecoder().raw_decode(body, start)[0], None
+        except (ValueError, RecursionError):
+            pass
+    for candidate in _literal_candidates(body, start):
         try:
             return _literal(candidate), None
         except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
@@ -230,17 +241,14 @@ def _strip_fence(body: str) -> str:
     return body.strip()
 
 
-def _relaxed_candidates(body: str) -> Iterable[str]:
-    start = body.find("{")
-    if start >= 0:
-        try:
-            _, end = json.JSONDecoder().raw_decode(body, start)
-            yield body[start:end]
-        except (ValueError, RecursionError):
-            pass
-    yield _TRAILING_COMMA.sub(r"\1", body)
-    if start >= 0:
-        yield _TRAILING_COMMA.sub(r"\1", body[start : body.rfind("}") + 1])
+def _literal_candidates(body: str, start: int) -> Iterable[str]:
+    """Texts to read as Python literals: the body, then its first "{" to its last "}",
+    trailing commas removed; only containers short enough for ``ast.parse``."""
+    candidates = [body] if start < 0 else [body, body[start : body.rfind("}") + 1]]
+    for candidate in candidates:
+        text = candidate.strip()
+        if text[:1] in ("{", "[") and len(text) <= MAX_LITERAL_CHARS:
+            yield _TRAILING_COMMA.sub(r"\1", text)
 
 
 def _literal(text: str) -> Any:
@@ -333,6 +341,10 @@ def extract_bbox(arguments: Mapping[str, Any]) -> tuple[list[float] | None, str 
 
 
 def _flatten_box(value: Any) -> list | None:
+    """The box's values, one level of nesting removed; None for what cannot be a box
+    (including a text or list far longer than four numbers need)."""
+    if isinstance(value, str | list | tuple) and len(value) > _MAX_BOX_LENGTH:
+        return None
     if isinstance(value, str):
         text = value.strip().replace("[", " ").replace("]", " ").replace("(", " ")
         parts = _BOX_SPLIT.split(text.replace(")", " ").strip())
@@ -393,11 +405,16 @@ def _digits(value: Any) -> str:
     return f"a {len(text)}-digit number" if text.isdigit() else f"{_snip(text)!r}"
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxlong, _REPR.maxother = _SNIPPET, 40, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = 8
+
+
 def _show(value: Any) -> str:
-    """``repr`` cut to a snippet; never fails (huge ints and deep nesting included)."""
+    """A short ``repr`` whose cost does not grow with the value; never fails."""
     try:
-        return _snip(repr(value))
-    except (ValueError, RecursionError):
+        return _snip(_REPR.repr(value))
+    except (ValueError, RecursionError):  # an int with more digits than Python prints
         return f"an unprintable {type(value).__name__}"
 
 

@@ -29,7 +29,13 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cof_plugins.core.parser import ZOOM_TOOL, extract_bbox, format_tool_call, load_lenient
+from cof_plugins.core.parser import (
+    MAX_CALLS,
+    ZOOM_TOOL,
+    extract_bbox,
+    format_tool_call,
+    load_lenient,
+)
 from cof_plugins.core.protocol import Protocol
 from cof_plugins.data.styles.common import (
     ConvertError,
@@ -85,7 +91,7 @@ def _arguments(body: str, tag: str, i: int) -> Mapping[str, Any]:
     return args
 
 
-def _rewrite_turn(text: str, regions: list[Region], i: int) -> str:
+def rewrite_turn(text: str, regions: list[Region], i: int) -> str:
     """Replace every call in one assistant turn; appends each call's region to ``regions``."""
 
     def one(tag: str, body: str) -> str:
@@ -105,7 +111,9 @@ def _rewrite_turn(text: str, regions: list[Region], i: int) -> str:
         return format_tool_call(ZOOM_TOOL, {"bbox_2d": [round(v, 4) for v in region], **rest})
 
     out, cursor = [], 0
-    for start, end, tag, body in _calls(text):
+    for n, (start, end, tag, body) in enumerate(_calls(text)):
+        if n == MAX_CALLS:
+            raise ConvertError(f"row {i}: an assistant turn holds more than {MAX_CALLS} calls")
         out += [text[cursor:start], one(tag, body)]
         cursor = end
     return "".join([*out, text[cursor:]])
@@ -115,24 +123,26 @@ def _calls(text: str) -> Iterator[tuple[int, int, str, str]]:
     """(start, end, tag, body) of each ``<grounding>``/``<tool_call>`` block, in order.
 
     A block runs from its opening tag to the first closing tag of the same name. With
-    ``str.find`` only, and a tag whose closing tag never comes again is not searched again:
-    linear in the text, where the regex ``<(tag)>(.*?)</\\1>`` was quadratic in openers.
+    ``str.find`` only, each tag's next opener remembered until the scan passes it, and a tag
+    whose closing tag never comes again not searched again: linear in the text, where the
+    regex ``<(tag)>(.*?)</\\1>`` was quadratic in openers.
     """
-    cursor, live = 0, set(_TAGS)
-    while live:
-        found = [(text.find(f"<{tag}>", cursor), tag) for tag in live]
-        found = [(at, tag) for at, tag in found if at >= 0]
+    cursor, nearest = 0, {tag: text.find(f"<{tag}>") for tag in _TAGS}
+    while True:
+        for tag, at in nearest.items():
+            if 0 <= at < cursor:
+                nearest[tag] = text.find(f"<{tag}>", cursor)
+        found = [(at, tag) for tag, at in nearest.items() if at >= 0]
         if not found:
             return
         start, tag = min(found)
         body_start = start + len(tag) + 2
         close = text.find(f"</{tag}>", body_start)
         if close < 0:
-            live.discard(tag)  # no closing tag after here: no later opener of it closes
+            nearest[tag] = -1  # no closing tag after here: no later opener of it closes
             continue
-        end = close + len(tag) + 3
-        yield start, end, tag, text[body_start:close]
-        cursor = end
+        cursor = close + len(tag) + 3
+        yield start, cursor, tag, text[body_start:close]
 
 
 def from_mini_o3(row: Any, i: int, protocol: Protocol) -> dict:
@@ -145,7 +155,7 @@ def from_mini_o3(row: Any, i: int, protocol: Protocol) -> dict:
     out = []
     for role, content in turns:
         if role == "assistant":
-            content = _rewrite_turn(content, regions, i)
+            content = rewrite_turn(content, regions, i)
         elif role == "user" and seen_user and content.strip().replace("<image>", "") == "":
             role = "observation"
         seen_user = seen_user or role == "user"
