@@ -23,6 +23,7 @@ from cof_plugins.core.parser import last_boxed
 
 KINDS = ("multiple_choice", "open", "math")
 MAX_MATH_CHARS = 512
+MAX_MATH_DEPTH = 5  # "\\boxed{\\left(\\frac{1}{\\sqrt{2}}, 0\\right)}" is 4 deep
 
 # fmt: off
 _WORDS_0_20 = (
@@ -129,9 +130,12 @@ def _as_number(text: str) -> Decimal | None:
 def match_math(pred: str, gt: str) -> bool | None:
     """Equivalence by ``math_verify``; None when it is missing or cannot parse either side.
 
-    ``math_verify`` is not linear in its input (8,000 spaces took 2 s), so it only sees
-    text of at most ``MAX_MATH_CHARS`` with whitespace runs collapsed: the answer itself,
-    else the last ``\\boxed{}`` in it; anything longer is left to the judge.
+    ``math_verify`` is not linear in its input (8,000 spaces took 2 s; each redundant level
+    of brackets, "\\boxed{{{7}}}", roughly doubles its time, and its timeout works on the
+    main thread only), so it only sees text of at most ``MAX_MATH_CHARS`` with whitespace
+    runs collapsed, nested at most ``MAX_MATH_DEPTH`` brackets deep: the answer itself, else
+    the last ``\\boxed{}`` in it; anything else is left to the judge. Within those bounds
+    its cost is its own: milliseconds to a few hundred milliseconds per answer.
     """
     pred, gt = _math_text(pred), _math_text(gt)
     if pred is None or gt is None:
@@ -159,7 +163,21 @@ def _math_text(text: str) -> str | None:
     if len(short) > MAX_MATH_CHARS:
         boxed = last_boxed(short)
         short = f"\\boxed{{{boxed}}}" if boxed is not None else ""
-    return short if 0 < len(short) <= MAX_MATH_CHARS else None
+    if not 0 < len(short) <= MAX_MATH_CHARS or _depth(short) > MAX_MATH_DEPTH:
+        return None
+    return short
+
+
+def _depth(text: str) -> int:
+    """Deepest nesting of (), [] and {} together (one pass over a short text)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def rule_match(pred: str | None, gt: str, *, kind: str, options: Options = None) -> bool | None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cof_plugins.core.answers import (
     MAX_ANSWER_CHARS,
+    MAX_MATH_DEPTH,
     extract_choice,
     match_choice,
     match_math,
@@ -255,6 +256,17 @@ def test_match_math_reads_a_bounded_text():
     assert match_math(reasoning + "So the result is \\boxed{7}.", "7") is True
     assert match_math(reasoning + "So the result is 7.", "7") is None  # no box: judge
     assert match_math("\\boxed{3}" + " \n" * 900, "3") is True  # whitespace runs collapsed
+
+
+def test_match_math_leaves_deep_nesting_to_the_judge(monkeypatch):
+    """Each level roughly doubles math_verify's time, so deep text never reaches it."""
+    calls = []
+    fake = type("MathVerify", (), {"parse": staticmethod(lambda text, **_: calls.append(text))})
+    monkeypatch.setitem(__import__("sys").modules, "math_verify", fake)
+    deep = "\\boxed{" + "{" * MAX_MATH_DEPTH + "7" + "}" * (MAX_MATH_DEPTH + 1)
+    assert match_math(deep, "7") is None and calls == []
+    assert match_math("\\boxed{\\left(\\frac{1}{\\sqrt{2}}, 0\\right)}", "7") is None
+    assert calls == ["7", "\\boxed{\\left(\\frac{1}{\\sqrt{2}}, 0\\right)}"]
 
 
 def test_match_math_without_math_verify(monkeypatch):

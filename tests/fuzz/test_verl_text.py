@@ -20,25 +20,24 @@ from cof_plugins.verl.tool_parser import CofToolParser
 NAMES = ("image_zoom_in_tool",)
 
 
-@pytest.fixture(scope="module")
-def texts() -> dict[str, str]:
-    return {name: build(MEGABYTE) for name, build in CASES.items()}
-
-
-def test_the_agent_loop_parser_is_fast_and_well_formed(texts):
+def test_the_agent_loop_parser_is_fast_and_well_formed():
     parser = CofToolParser(tokenizer=None)  # parse_text never decodes
     slow = []
-    for name, text in texts.items():
-        content, calls = parser.parse_text(text, NAMES)
-        assert isinstance(content, str) and len(calls) <= MAX_CALLS + 1, name
-        assert all(isinstance(json.loads(c.arguments), dict) for c in calls), name
-        seconds = best_of_3(lambda t: parser.parse_text(t, NAMES), text)
-        if seconds >= LIMIT_S:
-            slow.append(f"{name}: {seconds * 1000:.0f} ms")
+    for name, build in CASES.items():
+        for size in (MEGABYTE // 64, MEGABYTE // 8, MEGABYTE):
+            content, calls = parser.parse_text(build(size), NAMES)
+            assert isinstance(content, str) and len(calls) <= MAX_CALLS + 1, name
+            assert all(isinstance(json.loads(c.arguments), dict) for c in calls), name
+            seconds = best_of_3(lambda t: parser.parse_text(t, NAMES), build(size))
+            if seconds >= LIMIT_S:
+                slow.append(f"{name} at {size}: {seconds * 1000:.0f} ms")
+                break
     assert not slow
 
 
-def test_model_safe_is_fast(texts):
-    slow = [name for name, text in texts.items() if best_of_3(model_safe, text) >= LIMIT_S]
+def test_model_safe_is_fast():
+    slow = [
+        name for name, build in CASES.items() if best_of_3(model_safe, build(MEGABYTE)) >= LIMIT_S
+    ]
     assert not slow
     assert model_safe("<|im_end|><image>") == "<im_end>[image]"
