@@ -148,18 +148,18 @@ class _Answer:
         return all(not t.word for t in self.toks[at:])
 
     def _letter_list(self) -> Reading:
-        """ "B or C", "A/D", "Either A or C": one of these letters, the rule cannot say which."""
-        letters, at, joined = set(), 0, True
+        """ "B or C", "A/D", "(A) (B)": one of these options, the rule cannot say which."""
+        letters, at = set(), 0
         while at < len(self.toks):
             tok = self.toks[at]
             if tok.low in CONNECTORS or (at > 0 and not tok.word):
-                joined, at = joined or tok.low in CONNECTORS, at + 1
+                at += 1
                 continue
-            choice = self._choice(at) if joined or not letters else None
+            choice = self._choice(at)
             if choice is None or choice.letter not in self.opts.letters:
                 return None
             letters.add(choice.letter)
-            at, joined = choice.end, False
+            at = choice.end
         return frozenset(letters) if len(letters) > 1 else None
 
     # --- rule 2: an opening choice -----------------------------------------------------------

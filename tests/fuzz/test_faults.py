@@ -242,3 +242,11 @@ def test_a_decorated_letter_is_right_exactly_when_it_is_the_gold(letter, gold, f
 def test_numbers_compare_exactly_however_large(a, b):
     assert match_short(str(a), str(b)) is (a == b)
     assert match_short(f"There are {a}.", str(a)) in (True, None)
+
+
+def test_a_judge_reply_past_its_bound_is_not_read():
+    from cof_plugins.judge.prompt import MAX_REPLY_CHARS, parse_judgement
+
+    assert parse_judgement("Judgement: 1" + " " * MAX_REPLY_CHARS) is True  # stripped
+    assert parse_judgement("Judgement: 1 " + "x" * MAX_REPLY_CHARS) is None
+    assert parse_judgement("x" * 10 * MAX_REPLY_CHARS + "</think>Judgement: 0") is False
