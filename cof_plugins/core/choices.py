@@ -26,6 +26,10 @@ capital standing alone: not "A" as an article), an ordinal ("the second option")
 option's text, where a longer text covers the shorter texts inside it ("dark red" is not
 "red"). A name is negated by "not", "no", "n't", "neither/nor", "rather than", "instead of",
 不/没 up to three words before it in the same clause, or by a verdict after it ("B is wrong").
+
+An answer longer than ``MAX_ANSWER_CHARS`` is not read at all (undecided). Within it, every
+step is a pass over the tokens with a bounded look around each one: linear, and about
+20 ms at the bound on the most hostile text (``bench/parsing.py``).
 """
 
 from __future__ import annotations

@@ -29,16 +29,16 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import math
 import re
-import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# BOX_KEYS and extract_bbox are part of this module's interface too (the tool and the data
+# styles import them from here); they live in core.bbox with the number handling.
+from cof_plugins.core.bbox import BOX_KEYS, extract_bbox, snip
+
 ZOOM_TOOL = "image_zoom_in_tool"
-# Keys read as the box, in priority order; the first present wins.
-BOX_KEYS = ("bbox_2d", "bbox", "box")
 
 # A real call is about 100 characters; the bounds leave room for verbose models.
 MAX_CALL_CHARS = 4096
@@ -46,15 +46,12 @@ MAX_CALLS = 32
 MAX_BOXED_CHARS = 2048
 MAX_BOXED_TRIES = 16
 MAX_LITERAL_CHARS = 1024
-_MAX_BOX_LENGTH = 256  # characters of a box written as text, or items of a box list
 
 log = logging.getLogger(__name__)
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
 _FENCE = "```"
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_BOX_SPLIT = re.compile(r"[\s,;]+")
 _LITERAL_NAMES = {"true": True, "false": False, "null": None, "none": None}
-_SNIPPET = 160
 
 
 @dataclass(frozen=True)
@@ -314,110 +311,6 @@ def _with_box(
     return ToolCall(name, arguments, tuple(box), raw)  # type: ignore[arg-type]
 
 
-def extract_bbox(arguments: Mapping[str, Any]) -> tuple[list[float] | None, str | None]:
-    """Normalise the box in ``arguments`` to 4 floats, or return a model-facing reason.
-
-    Reads ``bbox_2d`` (aliases ``bbox``, ``box``) given as a list, a string "[x1,y1,x2,y2]"
-    or "x1,y1,x2,y2", nested [[x1,y1],[x2,y2]] or [[x1,y1,x2,y2]], numbers or numeric
-    strings. Range checks against the frame belong to the zoom tool, not here.
-    """
-    key = next((k for k in BOX_KEYS if k in arguments), None)
-    if key is None:
-        return None, "no bbox_2d argument"
-    values = _flatten_box(arguments[key])
-    if values is None:
-        return None, f"a {key} that is not a list of 4 numbers (got {_show(arguments[key])})"
-    if len(values) != 4:
-        return None, f"a {key} with {len(values)} values instead of 4 (x1, y1, x2, y2)"
-    numbers = [_number(v) for v in values]
-    if any(n is None for n in numbers):
-        return None, f"a {key} with a value that is not a number (got {_show(values)})"
-    huge = next((v for v in values if _too_large(v)), None)
-    if huge is not None:
-        return None, f"a {key} with a value too large to be a coordinate (got {_digits(huge)})"
-    if not all(math.isfinite(n) for n in numbers):  # type: ignore[arg-type]
-        return None, f"a {key} with a value that is not finite (got {_show(values)})"
-    return numbers, None  # type: ignore[return-value]
-
-
-def _flatten_box(value: Any) -> list | None:
-    """The box's values, one level of nesting removed; None for what cannot be a box
-    (including a text or list far longer than four numbers need)."""
-    if isinstance(value, str | list | tuple) and len(value) > _MAX_BOX_LENGTH:
-        return None
-    if isinstance(value, str):
-        text = value.strip().replace("[", " ").replace("]", " ").replace("(", " ")
-        parts = _BOX_SPLIT.split(text.replace(")", " ").strip())
-        return [p for p in parts if p]
-    if isinstance(value, list | tuple):
-        if value and all(isinstance(v, list | tuple) for v in value):
-            return [x for v in value for x in v]
-        return list(value)
-    return None
-
-
-_INFINITE_WORDS = ("inf", "infinity", "nan")
-
-
-def _number(value: Any) -> float | None:
-    """A float, ``inf`` for a number beyond any float, or None for what is no number."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        try:
-            return float(value)
-        except OverflowError:  # a 400-digit integer
-            return math.inf
-    if isinstance(value, float):
-        return value
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _too_large(value: Any) -> bool:
-    """A finite number that no float holds: a 400-digit integer, or "1e999" as text."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return math.isinf(_number(value))  # type: ignore[arg-type]
-    if not isinstance(value, str):
-        return False
-    number = _number(value)
-    return number is not None and math.isinf(number) and not _named_infinity(value)
-
-
-def _named_infinity(text: str) -> bool:
-    return text.strip().lstrip("+-").lower() in _INFINITE_WORDS
-
-
-def _digits(value: Any) -> str:
-    """A huge number described by its length: its digits would drown the message."""
-    text = value.strip().lstrip("+-") if isinstance(value, str) else None
-    if text is None:
-        try:
-            text = str(abs(value))
-        except ValueError:  # more digits than Python will print
-            return "a number with thousands of digits"
-    return f"a {len(text)}-digit number" if text.isdigit() else f"{_snip(text)!r}"
-
-
-_REPR = reprlib.Repr()
-_REPR.maxstring, _REPR.maxlong, _REPR.maxother = _SNIPPET, 40, 40
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = 8
-
-
-def _show(value: Any) -> str:
-    """A short ``repr`` whose cost does not grow with the value; never fails."""
-    try:
-        return _snip(_REPR.repr(value))
-    except (ValueError, RecursionError):  # an int with more digits than Python prints
-        return f"an unprintable {type(value).__name__}"
-
-
 def format_tool_call(name: str, arguments: Mapping[str, Any]) -> str:
     """The canonical tool-call text the data engine writes; ``parse_turn`` reads it back.
 
@@ -483,12 +376,8 @@ def _example(tool_names: Sequence[str]) -> str:
     )
 
 
-def _snip(text: str) -> str:
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
-
-
 def _unreadable(raw: str, reason: str, tool_names: Sequence[str]) -> str:
-    got = _snip(raw.strip()) or "nothing"
+    got = snip(raw.strip()) or "nothing"
     return (
         f"Your tool call could not be read: expected {_example(tool_names)}; "
         f"got {got!r} ({reason})."
@@ -515,10 +404,10 @@ def _wrong_shape(what: str, tool_names: Sequence[str]) -> str:
 
 def _unknown_tool(name: str, tool_names: Sequence[str]) -> str:
     if not tool_names:
-        return f"Your tool call names {_snip(name)!r}, but no tools are available in this turn."
+        return f"Your tool call names {snip(name)!r}, but no tools are available in this turn."
     known = ", ".join(tool_names)
     noun = "the known tool is" if len(tool_names) == 1 else "the known tools are"
     return (
-        f"Your tool call names an unknown tool {_snip(name)!r}; {noun} {known}. "
+        f"Your tool call names an unknown tool {snip(name)!r}; {noun} {known}. "
         f"Expected {_example(tool_names)}."
     )
