@@ -34,17 +34,17 @@ def extract_bbox(arguments: Mapping[str, Any]) -> tuple[list[float] | None, str 
         return None, "no bbox_2d argument"
     values = _flatten_box(arguments[key])
     if values is None:
-        return None, f"a {key} that is not a list of 4 numbers (got {_show(arguments[key])})"
+        return None, f"a {key} that is not a list of 4 numbers (got {show(arguments[key])})"
     if len(values) != 4:
         return None, f"a {key} with {len(values)} values instead of 4 (x1, y1, x2, y2)"
     numbers = [_number(v) for v in values]
     if any(n is None for n in numbers):
-        return None, f"a {key} with a value that is not a number (got {_show(values)})"
+        return None, f"a {key} with a value that is not a number (got {show(values)})"
     huge = next((v for v in values if _too_large(v)), None)
     if huge is not None:
         return None, f"a {key} with a value too large to be a coordinate (got {_digits(huge)})"
     if not all(math.isfinite(n) for n in numbers):  # type: ignore[arg-type]
-        return None, f"a {key} with a value that is not finite (got {_show(values)})"
+        return None, f"a {key} with a value that is not finite (got {show(values)})"
     return numbers, None  # type: ignore[return-value]
 
 
@@ -118,7 +118,7 @@ _REPR.maxstring, _REPR.maxlong, _REPR.maxother = _SNIPPET, 40, 40
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = 8
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     """A short ``repr`` whose cost does not grow with the value; never fails."""
     try:
         return snip(_REPR.repr(value))

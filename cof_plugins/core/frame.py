@@ -64,15 +64,31 @@ class PixelBudget:
             )
 
 
+# How sides are first rounded to the factor: the Qwen-VL image processors (transformers) round
+# a side below factor/2 to 0; qwen-vl-utils (the release's tool, evaluation and data loaders)
+# rounds it up to one factor and drops the factor floor when shrinking. They differ only for
+# sides under factor/2 pixels and for crops near the pixel cap.
+ROUNDINGS = ("processor", "qwen_vl_utils")
+
+
 def smart_resize(
-    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
+    height: float,
+    width: float,
+    factor: int,
+    min_pixels: int,
+    max_pixels: int,
+    *,
+    rounding: str = "processor",
 ) -> tuple[int, int]:
     """Return (height, width): sides snapped to ``factor`` with area inside the budget.
 
-    Same arithmetic as the Qwen-VL image processors (including Python's round-half-even),
-    so the result equals what the processor produces; tests check this against the real
-    processors of each family.
+    ``rounding="processor"`` is the Qwen-VL image processors' arithmetic (including Python's
+    round-half-even), so the result equals what the processor produces; tests check this
+    against the real processors of each family. ``"qwen_vl_utils"`` is that library's
+    variant, which the release used for its frames and crops (see ``ROUNDINGS``).
     """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"unknown rounding {rounding!r}; use one of {', '.join(ROUNDINGS)}")
     if height <= 0 or width <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
@@ -80,12 +96,15 @@ def smart_resize(
             f"image {width}x{height} has aspect ratio above {MAX_ASPECT_RATIO}; "
             "the Qwen-VL processors refuse it, so crop or pad it first"
         )
-    h_bar = round(height / factor) * factor
-    w_bar = round(width / factor) * factor
+    vl_utils = rounding == "qwen_vl_utils"
+    low = factor if vl_utils else 0
+    h_bar = max(low, round(height / factor) * factor)
+    w_bar = max(low, round(width / factor) * factor)
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+        low = 0 if vl_utils else factor
+        h_bar = max(low, math.floor(height / beta / factor) * factor)
+        w_bar = max(low, math.floor(width / beta / factor) * factor)
     elif h_bar * w_bar < min_pixels:
         beta = math.sqrt(min_pixels / (height * width))
         h_bar = math.ceil(height * beta / factor) * factor
@@ -94,13 +113,19 @@ def smart_resize(
 
 
 def frame_size(
-    size: tuple[int, int], family: str | FamilySpec, budget: PixelBudget | None = None
+    size: tuple[int, int],
+    family: str | FamilySpec,
+    budget: PixelBudget | None = None,
+    *,
+    rounding: str = "processor",
 ) -> tuple[int, int]:
     """(width, height) of the frame the model sees for an image of ``size`` = (width, height)."""
     spec = get_family(family) if isinstance(family, str) else family
     budget = budget or PixelBudget()
     width, height = size
-    h, w = smart_resize(height, width, spec.factor, budget.min_pixels, budget.max_pixels)
+    h, w = smart_resize(
+        height, width, spec.factor, budget.min_pixels, budget.max_pixels, rounding=rounding
+    )
     return w, h
 
 

@@ -12,10 +12,11 @@ written for the model: what was wrong and the form expected. ``parse_turn`` neve
 a string.
 
 Decisions: ``think`` is the first complete ``<think>...</think>``, ``answer`` the last
-complete ``<answer>...</answer>``, ``boxed`` the last ``\\boxed{...}`` in the answer (else in
-the text). Tool calls inside ``<think>`` are read too: the turn is the unit, as in the agent
-loop. A ``<tool_call>`` without its closing tag runs to the next ``<tool_call>`` or to the
-end of the text.
+complete ``<answer>...</answer>`` (``first_answer`` the first), ``boxed`` the last
+``\\boxed{...}`` in the answer (else in the text). ``attempts`` holds every call, readable
+or not, in text order, for hosts that run only the first call of a turn. Tool calls inside
+``<think>`` are read too: the turn is the unit, as in the agent loop. A ``<tool_call>``
+without its closing tag runs to the next ``<tool_call>`` or to the end of the text.
 
 Model text is untrusted, so reading it is linear in its length and bounded: ``str.find`` and
 slices find the tags; a call body longer than ``MAX_CALL_CHARS`` is an error without being
@@ -36,7 +37,7 @@ from typing import Any
 
 # BOX_KEYS and extract_bbox are part of this module's interface too (the tool and the data
 # styles import them from here); they live in core.bbox with the number handling.
-from cof_plugins.core.bbox import BOX_KEYS, extract_bbox, snip
+from cof_plugins.core.bbox import BOX_KEYS, extract_bbox, show, snip
 
 ZOOM_TOOL = "image_zoom_in_tool"
 
@@ -82,6 +83,10 @@ class ParsedTurn:
     tool_calls: list[ToolCall] = field(default_factory=list)
     errors: list[ToolCallError] = field(default_factory=list)
     text: str = ""
+    # Every attempt, readable or not, in the order the text holds them.
+    attempts: list[ToolCall | ToolCallError] = field(default_factory=list)
+    # The first complete <answer>...</answer> (what the release's evaluation scores).
+    first_answer: str | None = None
 
     @property
     def attempted_tool(self) -> bool:
@@ -94,16 +99,9 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
     if not isinstance(text, str):
         raise TypeError(f"parse_turn expects the turn's text as str, got {type(text).__name__}")
     answer = _last_between(text, "<answer>", "</answer>")
-    calls: list[ToolCall] = []
-    errors: list[ToolCallError] = []
-    for n, (start, end) in enumerate(tool_call_spans(text)):
-        if n == MAX_CALLS:
-            errors.append(ToolCallError(text[start:end], _too_many(tuple(tool_names))))
-            break
-        closed = text.endswith(_CLOSE, start + len(_OPEN), end)
-        raw = text[start + len(_OPEN) : end - len(_CLOSE) if closed else end]
-        result = _read_call(raw, tuple(tool_names))
-        (calls if isinstance(result, ToolCall) else errors).append(result)
+    attempts = _attempts(text, tuple(tool_names))
+    calls = [a for a in attempts if isinstance(a, ToolCall)]
+    errors = [a for a in attempts if isinstance(a, ToolCallError)]
     boxed = last_boxed(answer) if answer is not None else None
     return ParsedTurn(
         think=_first_between(text, "<think>", "</think>"),
@@ -112,7 +110,21 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
         tool_calls=calls,
         errors=errors,
         text=text,
+        attempts=attempts,
+        first_answer=_first_between(text, "<answer>", "</answer>"),
     )
+
+
+def _attempts(text: str, tool_names: tuple[str, ...]) -> list[ToolCall | ToolCallError]:
+    """Every call of the turn in text order; past ``MAX_CALLS``, one error instead of more."""
+    attempts: list[ToolCall | ToolCallError] = []
+    for n, (start, end) in enumerate(tool_call_spans(text)):
+        if n == MAX_CALLS:
+            attempts.append(ToolCallError(text[start:end], _too_many(tool_names)))
+            break
+        body_end = end - len(_CLOSE) if text.endswith(_CLOSE, start + len(_OPEN), end) else end
+        attempts.append(_read_call(text[start + len(_OPEN) : body_end], tool_names))
+    return attempts
 
 
 def _first_between(text: str, start: str, end: str) -> str | None:
@@ -297,6 +309,27 @@ def _to_call(obj: Any, raw: str, tool_names: tuple[str, ...]) -> ToolCall | Tool
     if not isinstance(arguments, dict):
         return ToolCallError(raw, _wrong_shape('"arguments" that is not an object', tool_names))
     return _with_box(name, arguments, raw, tool_names)
+
+
+def call_from_arguments(
+    name: str, arguments: Any, *, tool_names: Sequence[str] = (ZOOM_TOOL,)
+) -> ToolCall | ToolCallError:
+    """The call a host hands over as (name, arguments), read exactly as ``parse_turn`` reads it.
+
+    verl parses the turn itself and gives a tool only the decoded arguments; this rebuilds
+    the same ``ToolCall`` (or error) the evaluation loop gets from ``parse_turn``.
+    """
+    names = tuple(tool_names)
+    raw = show({"name": name, "arguments": arguments})
+    if name not in names:
+        return ToolCallError(raw, _unknown_tool(str(name), names))
+    if not isinstance(arguments, dict):
+        return ToolCallError(raw, _wrong_shape('"arguments" that is not an object', names))
+    try:
+        return _with_box(name, arguments, raw, names)
+    except Exception as exc:  # last guard only, as in _read_call
+        log.warning("box reader failed on model text: %r", exc)
+        return ToolCallError(raw, _unreadable(raw, f"{type(exc).__name__}: {exc}", names))
 
 
 def _with_box(

@@ -95,7 +95,8 @@ def _settings(runs: list[RunView]) -> list[tuple]:
     for r in runs:
         s = r.info.get("settings", {})
         loop = s.get("loop", {})
-        flags = [f for f in ("paper_crop", "paper_invalid_box") if loop.get(f)]
+        profile = loop.get("profile", "default")
+        flags = [f"profile {profile}"] if profile != "default" else []
         rows.append([
             r.label, str(s.get("model")), f"{r.info.get('benchmark', {}).get('name')} "
             f"({r.info.get('benchmark', {}).get('format')})", str(s.get("backend")),

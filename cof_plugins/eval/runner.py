@@ -141,7 +141,7 @@ def _evaluate(
     work, backend, loop: LoopConfig, store: ResultStore, judge, progress, on_batch
 ) -> None:
     def finished(trajs: list[Trajectory]) -> None:
-        records = score(trajs, judge)
+        records = score(trajs, judge, loop.profile)
         store.append(records)
         if on_batch is not None:
             on_batch(records)

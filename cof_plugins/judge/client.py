@@ -77,21 +77,27 @@ class JudgeClient:
         self._last_error = ""
 
     # ----- public API -----------------------------------------------------------------
-    async def judge(self, question: str, answer: str, ground_truth: str) -> JudgeVerdict:
-        """Judge one answer: cache, then the server with retries, then the fallback policy."""
+    async def judge(
+        self, question: str, answer: str, ground_truth: str, *, temperature: float | None = None
+    ) -> JudgeVerdict:
+        """Judge one answer: cache, then the server with retries, then the fallback policy.
+
+        ``temperature`` overrides the config's for this request (the release's RL reward
+        samples its judge at 0.3); verdicts at another temperature are cached apart.
+        """
         self.config.require_endpoint()
         self._counts["calls"] += 1
-        key = cache_key(self.config.model or "", PROMPT_VERSION, question, answer, ground_truth)
+        version = PROMPT_VERSION if temperature is None else f"{PROMPT_VERSION}@t={temperature}"
+        key = cache_key(self.config.model or "", version, question, answer, ground_truth)
         hit = await self._cache_call("get", key)
         if hit is not None:
             self._counts["cache_hits"] += 1
             return JudgeVerdict(hit[0], "cache", hit[1], attempts=0)
-        verdict = await self._ask_with_retries(build_messages(question, answer, ground_truth))
+        messages = build_messages(question, answer, ground_truth)
+        verdict = await self._ask_with_retries(messages, temperature)
         if verdict.source == "judge":
             model = self.config.model
-            await self._cache_call(
-                "put", key, bool(verdict.correct), verdict.raw, model, PROMPT_VERSION
-            )
+            await self._cache_call("put", key, bool(verdict.correct), verdict.raw, model, version)
         return verdict
 
     async def judge_many(self, items: Iterable[Sequence[str]]) -> list[JudgeVerdict]:
@@ -160,13 +166,16 @@ class JudgeClient:
             raise JudgeRequestError(f"/models returned an unexpected body: {exc!r}") from None
 
     async def ask(
-        self, messages: list[dict[str, str]], model: str | None = None
+        self,
+        messages: list[dict[str, str]],
+        model: str | None = None,
+        temperature: float | None = None,
     ) -> tuple[bool, str]:
         """One chat request, no retries: (verdict, raw reply) or ``JudgeRequestError``."""
         body = {
             "model": model or self.config.model,
             "messages": messages,
-            "temperature": self.config.temperature,
+            "temperature": self.config.temperature if temperature is None else temperature,
             "max_tokens": self.config.max_tokens,
         }
         text = _reply_text(await self._send("POST", "/chat/completions", json=body))
@@ -176,7 +185,9 @@ class JudgeClient:
         return verdict, text
 
     # ----- internals -----------------------------------------------------------------
-    async def _ask_with_retries(self, messages: list[dict[str, str]]) -> JudgeVerdict:
+    async def _ask_with_retries(
+        self, messages: list[dict[str, str]], temperature: float | None = None
+    ) -> JudgeVerdict:
         """Up to ``attempts`` requests with back-off; the breaker may cut them short."""
         _, sem = self._session()
         attempts, error = 0, ""
@@ -188,7 +199,7 @@ class JudgeClient:
                     break
                 attempts += 1
                 try:
-                    correct, raw = await self.ask(messages)
+                    correct, raw = await self.ask(messages, temperature=temperature)
                 except JudgeRequestError as exc:
                     error = str(exc)
                     if not self._retry_after_failure(exc, attempts):

@@ -99,6 +99,20 @@ def test_template_matches_processor_rendering(tiny_model):
     assert processor.apply_chat_template(msgs, tokenize=False) == render(msgs)
 
 
+def test_crop_role_option_puts_tool_turns_in_the_assistant_role():
+    """The release's RL appended crops with the assistant role: a named profile option."""
+    from cof_plugins.core.profiles import get_profile
+
+    messages = _two_zoom_conversation()[:3]
+    messages[-1] = {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": "S"}]}
+    as_user = render(messages)
+    assert as_user.endswith(f"<|im_start|>user\n{VISION}S<|im_end|>\n")
+    assert get_profile("paper").chat_template_kwargs() == {}  # paper keeps crops in user turns
+    release = render(messages, cof_crop_role="assistant")
+    assert release.endswith(f"<|im_start|>assistant\n{VISION}S<|im_end|>\n")
+    assert release.replace(f"assistant\n{VISION}S", f"user\n{VISION}S") == as_user
+
+
 # ---------------------------------------------------------------- protocols from a file
 
 RELEASE_SUFFIX = "Think first, then call the tool or answer. (our team's exact string)"
