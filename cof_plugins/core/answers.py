@@ -40,17 +40,20 @@ _BOXED = re.compile(r"^\\boxed\{(.*)\}$", re.S)
 _TAGS = re.compile(r"</?answer>")
 _BARE = re.compile(r"^\(?([A-Za-z])\)?[.:)]?$")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_MINUS = re.compile(r"(?<![\w.])-(?=\d)")  # a sign, not a hyphen: "-1", not "3-4" or "New-York"
+_SIGN = "\u2212"  # stands for the sign while ASCII punctuation is dropped
 _ANSWER_PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is\s*:?|:)\s*", re.I)
 _YES_NO = {"yes", "no"}
 
 
 def normalize_answer(s: str) -> str:
-    """Lowercase, drop punctuation (keeping decimal points), articles and extra spaces;
-    number words zero..twenty become digits."""
-    text = s.lower().replace("'", "").replace("’", "")
+    """Lowercase, drop punctuation (keeping decimal points and a number's minus sign),
+    articles and extra spaces; number words zero..twenty become digits."""
+    text = s.lower().replace("'", "").replace("’", "").replace(_SIGN, "-")
     text = _NON_DECIMAL_DOT.sub(" ", _THOUSANDS.sub("", text))
-    words = _PUNCT.sub(" ", text).split()
-    return " ".join(_NUMBER_WORDS.get(w, w) for w in words if w not in _ARTICLES)
+    words = _PUNCT.sub(" ", _MINUS.sub(_SIGN, text)).split()
+    kept = (_NUMBER_WORDS.get(w, w) for w in words if w not in _ARTICLES)
+    return " ".join(kept).replace(_SIGN, "-")
 
 
 def _clean(pred: str) -> str:

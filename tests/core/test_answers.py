@@ -211,6 +211,8 @@ def test_letter_forms_property(index, form):
         ("It's 3.5 m.", "its 3.5 m"),
         ("1,000 people", "1000 people"),
         ("New-York", "new york"),
+        ("It is -2 degrees.", "it is -2 degrees"),  # a sign stays; a hyphen goes
+        ("3-4 cups", "3 4 cups"),
     ],
 )
 def test_normalize_answer(raw, expected):
@@ -225,6 +227,8 @@ def test_normalize_answer(raw, expected):
         ("three", "3", True),
         ("3.50", "3.5", True),
         ("4", "3", False),
+        ("-1", "1", False),
+        ("1" * 400, "1" * 399 + "2", False),  # as floats both are inf
         ("yes, it is", "yes", True),
         ("No.", "yes", False),
         ("yes and no", "yes", None),
