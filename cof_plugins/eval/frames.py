@@ -46,6 +46,13 @@ from cof_plugins.eval.images import ImageRef
 # the filter sees the detail it would see in the full image (PIL's ``reducing_gap`` idea:
 # at 2 the result is within 40 dB of a resample from the full decode on textured photos).
 REDUCING_GAP = 2.0
+# A JPEG decodes at a DCT scale still this many times the largest frame (the DCT's own
+# scaling is a proper low-pass filter, so no margin beyond the frame itself is needed).
+DRAFT_GAP = 1.0
+# Below this many source pixels, a sweep frame is made in the exact path's two steps (the
+# long-side resize, then the frame): they are cheap there, and at small sizes the second
+# step's stretch to multiples of 28 (up to 7%) changes pixels measurably.
+TWO_STEP_PIXELS = 1536 * 1024
 # Samples kept decoded; the loop asks for one sample's resolutions, draws and orders in a row.
 CACHE_SAMPLES = 4
 
@@ -152,28 +159,31 @@ class SampleImages:
             raise ImageLoadError(f"{self.ref.describe()}: {exc}") from None
 
     def _reduced_frame(self, resolution: int | None) -> Image.Image:
-        size = self.frame_size(resolution)
-        level = self._level_for(size, resolution)
-        return level.resize(size, resample_filter(self._filter))
+        """One resample from the pyramid; two where the exact path's second one matters."""
+        size, source = self.frame_size(resolution), self.source_size(resolution)
+        filt = resample_filter(self._filter)
+        if resolution is None or source == size or source[0] * source[1] > TWO_STEP_PIXELS:
+            return self._level_for(size, resolution).resize(size, filt)
+        return self._level_for(source, resolution).resize(source, filt).resize(size, filt)
 
     def _level_for(self, size: tuple[int, int], resolution: int | None) -> Image.Image:
-        """The smallest pyramid level at least REDUCING_GAP times ``size`` on both sides."""
-        if not self._levels or not _holds(self._levels[0], size, self.size):
+        """The smallest usable level for an output of ``size``: the decode itself (at least
+        DRAFT_GAP times ``size``), or an Image.reduce level at least REDUCING_GAP times it."""
+        if not self._levels or not _covers(self._levels[0], size, DRAFT_GAP, self.size):
             self._levels = [self._base({resolution, *self.resolutions})]
         levels = self._levels
-        index = max(i for i, level in enumerate(levels) if i == 0 or _holds(level, size, self.size))
-        if index == len(levels) - 1:
-            while _fits(levels[-1].width // 2, levels[-1].height // 2, size):
-                levels.append(levels[-1].reduce(2))
-            index = len(levels) - 1
-        return levels[index]
+        while _fits(levels[-1].width // 2, levels[-1].height // 2, size, REDUCING_GAP):
+            levels.append(levels[-1].reduce(2))
+        usable = [i for i in range(1, len(levels)) if _covers(levels[i], size, REDUCING_GAP)]
+        return levels[usable[-1] if usable else 0]
 
     def _base(self, resolutions: set[int | None]) -> Image.Image:
         """One decode for every frame still to make: a JPEG at a reduced scale if it allows."""
         sizes = [self.frame_size(r) for r in resolutions]
+        sizes += [self.source_size(r) for r in resolutions if r is not None]
         want = (
-            math.ceil(max(w for w, _ in sizes) * REDUCING_GAP),
-            math.ceil(max(h for _, h in sizes) * REDUCING_GAP),
+            math.ceil(max(w for w, _ in sizes) * DRAFT_GAP),
+            math.ceil(max(h for _, h in sizes) * DRAFT_GAP),
         )
         if want[0] >= self.size[0] or want[1] >= self.size[1]:
             return self.full()
@@ -183,13 +193,15 @@ class SampleImages:
         return base
 
 
-def _fits(width: int, height: int, size: tuple[int, int]) -> bool:
-    return width >= REDUCING_GAP * size[0] and height >= REDUCING_GAP * size[1]
+def _fits(width: int, height: int, size: tuple[int, int], gap: float) -> bool:
+    return width >= gap * size[0] and height >= gap * size[1]
 
 
-def _holds(level: Image.Image, size: tuple[int, int], full_size: tuple[int, int]) -> bool:
-    """A level may serve ``size``: big enough for the gap, or the full decode itself."""
-    return level.size == full_size or _fits(level.width, level.height, size)
+def _covers(
+    level: Image.Image, size: tuple[int, int], gap: float, full: tuple[int, int] | None = None
+) -> bool:
+    """``level`` may serve an output of ``size``: big enough for ``gap``, or the full decode."""
+    return level.size == full or _fits(level.width, level.height, size, gap)
 
 
 class FrameCache:

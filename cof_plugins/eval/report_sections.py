@@ -153,7 +153,7 @@ def comparisons(runs: list) -> tuple[list[tuple], list[dict[str, Any]]]:
     seed = int(base.info.get("settings", {}).get("seed") or 0)
     for other in runs[1:]:
         result = compare(base.records, other.records, seed=seed)
-        found.append({"a": base.label, "b": other.label, **result})
+        found.append({"run_a": base.label, "run_b": other.label, **result})
         rows.append([f"{other.label} - {base.label}", str(result["shared"]),
                      fmt(result["a"]), fmt(result["b"]),
                      with_ci(result["difference"], result["difference_ci"]),

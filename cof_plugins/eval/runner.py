@@ -45,13 +45,15 @@ from cof_plugins.eval.summary import summarize
 
 SUMMARY = "summary.json"
 _VERSIONED = ("cof-plugins", "torch", "transformers", "vllm", "pillow", "numpy")
-_RUNTIME_FIELDS = ("batch_size",)
+# Loop fields that are not settings: throughput, and the frame flag (recorded resolved, as
+# the run's "frames" mode, whatever selected it).
+_RUNTIME_FIELDS = ("batch_size", "exact_frames")
 # Backend options that change results; the others (url, concurrency, device) do not.
 _RESULT_OPTIONS = {"transformers": ("dtype",), "vllm": (), "openai": ()}
 # What a run made before a setting existed implicitly used (flattened keys, see check_resume).
 SETTING_DEFAULTS = {
     "samples": 1, "shuffle_options": 0, "skip_bad_rows": False, "loop.temperature": 0.0,
-    "loop.exact_frames": False, "frames": "exact", "backend_options.dtype": "auto",
+    "frames": "exact", "backend_options.dtype": "auto",
 }  # fmt: skip
 
 

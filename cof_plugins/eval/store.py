@@ -192,8 +192,9 @@ def check_resume(
     path = Path(run_dir) / RUN_INFO
     if not path.is_file():
         return False
-    stored = {**(defaults or {}), **_flatten(_load_info(path)["settings"])}
     current = _flatten(json.loads(json.dumps(settings, default=str)))
+    implied = {k: v for k, v in (defaults or {}).items() if k in current}
+    stored = {**implied, **_flatten(_load_info(path)["settings"])}
     differs = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
     if differs:
         detail = "; ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in differs[:6])
