@@ -22,6 +22,7 @@ from cof_plugins.eval.loop import LoopConfig, WorkItem, run_loop
 
 SWEEP = (224, 336, 672, 1024, 1920)
 BUDGET = PixelBudget(112 * 112, 3840 * 3840)
+SMALL = PixelBudget(112 * 112, 640 * 28 * 28)
 
 
 def photo(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -74,7 +75,7 @@ def test_paper_frames_are_the_exact_pixels(big_jpeg):
         assert images.frame(res).tobytes() == exact_frame(big_jpeg, res, "paper").tobytes()
 
 
-@pytest.mark.parametrize("budget", [BUDGET, PixelBudget(112 * 112, 640 * 28 * 28)])
+@pytest.mark.parametrize("budget", [BUDGET, SMALL])
 def test_reduced_frames_have_exact_sizes_and_40db(big_jpeg, budget):
     spec = FrameSpec("qwen2_5_vl", budget, "default")
     images = SampleImages(ImageRef("path", str(big_jpeg)), spec, SWEEP)
@@ -150,13 +151,21 @@ def test_crops_are_identical_in_both_modes(big_jpeg, resolution):
     crops = {}
     for exact in (False, True):
         backend = FakeBackend(_zoom_then_answer)
-        cfg = LoopConfig(exact_frames=exact)
-        run_loop([WorkItem(sample, resolution)], backend, cfg, lambda t: None, progress=False)
+        cfg = LoopConfig(max_pixels=SMALL.max_pixels, exact_frames=exact)  # frames < the file
+        run_loop([WorkItem(sample, resolution)], backend, cfg, lambda t: None, progress=False,
+                 resolutions=[resolution])  # fmt: skip
         second_turn = backend.calls[1][0]
         crops[exact] = second_turn.images[1].tobytes()
         frame = second_turn.images[0]
     assert crops[False] == crops[True]
-    assert frame.size == exact_frame(big_jpeg, resolution, "default").size
+    assert frame.size == exact_frame(big_jpeg, resolution, "default", SMALL).size
+    # ... and they are the crop of the full-resolution file (resized by the sweep, exactly).
+    from cof_plugins.core.zoom import zoom
+
+    source = load_image(big_jpeg)
+    source = resize_long_side(source, resolution) if resolution else source
+    config = LoopConfig(max_pixels=SMALL.max_pixels).zoom_config()
+    assert crops[False] == zoom(source, frame.size, [10, 10, 90, 70], config).crop.tobytes()
 
 
 def test_jpeg_draft_is_ignored_for_other_formats(tmp_path):

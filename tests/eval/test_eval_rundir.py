@@ -234,14 +234,32 @@ def test_a_run_dir_that_is_a_file(tmp_path, data):
 
 def test_summary_is_replaced_atomically(tmp_path, data, synth_dir, monkeypatch):
     run_dir = tmp_path / "run"
-    _run(_spec(data, synth_dir, limit=2), run_dir)
+    _run(_spec(data, synth_dir), run_dir)
     before = (run_dir / "summary.json").read_text()
+    results = run_dir / "results.jsonl"
+    results.write_text("".join(results.read_text().splitlines(keepends=True)[:-1]))
+    real_replace = os.replace
 
-    def broken_replace(src, dst):
-        raise OSError(28, "No space left on device")
+    def full_disk_for_the_summary(src, dst):
+        if str(dst).endswith("summary.json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
 
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
-        _run(_spec(data, synth_dir, limit=2), run_dir)
-    assert (run_dir / "summary.json").read_text() == before
+    monkeypatch.setattr(os, "replace", full_disk_for_the_summary)
+    with pytest.raises(OSError, match="No space left"):
+        run_eval(_spec(data, synth_dir), run_dir, backend=FakeBackend(lambda r, t: answer("B")),
+                 progress=False)  # fmt: skip
+    assert (run_dir / "summary.json").read_text() == before  # the old one, whole
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_reports_never_repair_a_file_a_run_may_be_writing(tmp_path, data, synth_dir):
+    from cof_plugins.eval.runner import load_run
+
+    run_dir = tmp_path / "run"
+    _run(_spec(data, synth_dir), run_dir)
+    path = run_dir / "results.jsonl"
+    torn = path.read_text() + '{"key": "half-writ'
+    path.write_text(torn)
+    _, records = load_run(run_dir)
+    assert len(records) == 3 and path.read_text() == torn
