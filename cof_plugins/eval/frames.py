@@ -17,8 +17,8 @@ Two ways to make a frame, chosen by the profile (``Profile.eval_frames``) or
   smallest level of an ``Image.reduce(2)`` pyramid that is still ``REDUCING_GAP`` times the
   frame. The frame's *size* is the exact path's (the same arithmetic), so boxes mean the same;
   its pixels differ from the exact frame by 40 dB PSNR or more (``bench/frames.py`` measures
-  it, tests/eval/test_eval_frames.py checks it), which is below what the exact path's own
-  second resample changes.
+  it, tests/eval/test_eval_frames.py checks it). Below ``TWO_STEP_PIXELS`` a sweep frame is
+  made in the exact path's two steps, from the pyramid.
 
 Crops never come from a reduced decode: ``SampleImages.source`` decodes the file in full the
 first time a trajectory of that sample zooms, and a sweep's resized input is computed from it

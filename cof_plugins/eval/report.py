@@ -246,9 +246,12 @@ def _save_png(image, path: Path) -> None:
 
 
 def loop_config(info: dict[str, Any]) -> LoopConfig:
-    loop = dict(info.get("settings", {}).get("loop", {}))
+    """The run's loop settings; runs made before frame modes existed used exact frames."""
+    settings = info.get("settings", {})
+    loop = dict(settings.get("loop", {}))
     known = set(LoopConfig.__dataclass_fields__)
-    return LoopConfig(**{k: v for k, v in loop.items() if k in known})
+    exact = settings.get("frames", "exact") == "exact"
+    return LoopConfig(**{k: v for k, v in loop.items() if k in known}, exact_frames=exact)
 
 
 # ---------------------------------------------------------------- writers
