@@ -129,8 +129,10 @@ class SampleImages:
         """The frame the model is shown at ``resolution`` (None: the file as it is)."""
         if resolution not in self._frames:
             if self.spec.mode == "exact":
+                cached = resolution in self._sources
+                source = self._sources[resolution] if cached else self._resized(resolution)
                 self._frames[resolution] = make_frame(
-                    self.source(resolution), self.spec.family, self.spec.budget, self.spec.profile
+                    source, self.spec.family, self.spec.budget, self.spec.profile
                 )
             else:
                 self._frames[resolution] = self._reduced_frame(resolution)
@@ -140,12 +142,13 @@ class SampleImages:
 
     def source(self, resolution: int | None) -> Image.Image:
         """The image zooms read: the full decode, or the sweep's resize of it (exact)."""
-        if resolution not in self._sources:
-            full = self.full()
-            self._sources[resolution] = (
-                full if resolution is None else resize_long_side(full, resolution, self._filter)
-            )
+        if resolution not in self._sources:  # kept: every zoom of the sample reads it
+            self._sources[resolution] = self._resized(resolution)
         return self._sources[resolution]
+
+    def _resized(self, resolution: int | None) -> Image.Image:
+        full = self.full()
+        return full if resolution is None else resize_long_side(full, resolution, self._filter)
 
     def full(self) -> Image.Image:
         if self._full is None:

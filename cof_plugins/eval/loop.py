@@ -343,5 +343,6 @@ def _request(traj: Trajectory, cfg: LoopConfig) -> Request:
     """The next turn's request; a sampled turn's seed depends on the draw and the turn only."""
     seed = None
     if cfg.temperature > 0:
-        seed = derive_seed(traj.seed or 0, "turn", len(traj.turns))
+        base = traj.seed if traj.seed is not None else derive_seed("item", traj.key)
+        seed = derive_seed(base, "turn", len(traj.turns))
     return Request(list(traj.messages), list(traj.images), cfg.temperature, seed)
