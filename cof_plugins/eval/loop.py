@@ -185,26 +185,29 @@ def result_key(sample_id: str, resolution: int | None, draw: int = 0, order: int
 
 
 def start(
-    item: WorkItem | tuple[Sample, int | None],
+    sample: Sample,
+    resolution: int | None,
     cfg: LoopConfig,
     protocol: Protocol,
     frames: FrameCache | None = None,
+    *,
+    item: WorkItem | None = None,
 ) -> Trajectory:
-    """Build the frame (from the shared decode) and the first messages of one work item."""
-    item = as_work_item(item)
-    sample = item.sample
-    traj = Trajectory(sample, item.resolution, item.draw, item.order, item.permutation, item.seed)
-    frames = frames or FrameCache(cfg.frame_spec(), [item.resolution])
+    """Build the frame (from the shared decode) and the first messages of one work item
+    (``item``: its draw, order and seed; by default the sample's first draw, original order)."""
+    item = item or WorkItem(sample, resolution)
+    traj = Trajectory(sample, resolution, item.draw, item.order, item.permutation, item.seed)
+    frames = frames or FrameCache(cfg.frame_spec(), [resolution])
     try:
         pixels = frames.images(sample.image)
-        shown = pixels.frame(item.resolution)
+        shown = pixels.frame(resolution)
     except (OSError, ValueError) as exc:
         traj.error = str(exc)
         traj.finish("error")
         return traj
     traj.pixels = pixels
     traj.input_size = pixels.size
-    traj.source_size = pixels.source_size(item.resolution)
+    traj.source_size = pixels.source_size(resolution)
     traj.frame = shown.size
     traj.images = [shown]
     traj.messages = protocol.prompt_messages(sample.question, sample.options, sample.kind)
@@ -317,7 +320,8 @@ def _refill(
         item = next(pending, None)
         if item is None:
             break
-        traj = start(item, cfg, protocol, frames)
+        item = as_work_item(item)
+        traj = start(item.sample, item.resolution, cfg, protocol, frames, item=item)
         (failed if traj.stop else active).append(traj)
     return failed
 
