@@ -11,7 +11,8 @@ from PIL import Image
 from cof_plugins.core.frame import frame_size
 from cof_plugins.eval.benchmarks import load_benchmark
 from cof_plugins.eval.loop import LoopConfig, Trajectory, resize_long_side, run_loop
-from cof_plugins.eval.scoring import score, summarize
+from cof_plugins.eval.scoring import score
+from cof_plugins.eval.summary import summarize
 
 
 def _bench(tmp_path, synth_samples, synth_dir, n=3, extra=None):
