@@ -168,10 +168,13 @@ def run_eval(
     ``backend``/``judge`` may be passed in (tests, benchmarks); ``on_batch`` is called with
     each batch of stored records (tests use it to interrupt a run).
     """
+    # The settings (the protocol file among them) are checked before the run directory is
+    # created: a bad protocol leaves nothing behind.
+    settings = spec.settings()
     check_run_dir(run_dir)
     with RunLock(run_dir):
         store = ResultStore(run_dir)
-        resumed = check_resume(run_dir, spec.settings(), SETTING_DEFAULTS)
+        resumed = check_resume(run_dir, settings, SETTING_DEFAULTS)
         bench = _load(spec)
         work = pending_work(bench.samples, spec, store.done)
         if work:
