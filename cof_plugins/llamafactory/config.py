@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cof_plugins.assets import data_templates_dir
+from cof_plugins.core.atomic import replace_file, write_json, write_text
 
 COF_PREFIX = "cof:"
 CONFIG_FILE = "cof_sft_config.yaml"
@@ -107,7 +108,7 @@ def resolve_dataset_dir(config: dict[str, Any], out_dir: Path) -> dict[str, Any]
         entry["file_name"] = str(data if data.is_file() else data / entry["file_name"])
     folder = out_dir / DATASET_INFO_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / "dataset_info.json", info)
     resolved = {**config, "dataset_dir": str(folder)}
     resolved.setdefault("media_dir", str(data.parent if data.is_file() else data))
     return resolved
@@ -127,8 +128,8 @@ def write_config(config: dict[str, Any], path: Path) -> Path:
     """Save a resolved config as YAML (what every rank later reads back)."""
     from omegaconf import OmegaConf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(config), path)
+    with replace_file(path) as temp:
+        OmegaConf.save(OmegaConf.create(config), temp)
     return path
 
 
@@ -162,8 +163,8 @@ def write_run_record(config: dict[str, Any], recipe: str | Path, overrides: Sequ
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "env": {k: v for k, v in os.environ.items() if k in _RECORDED_ENV},
     }
-    (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    (out_dir / ENV_FILE).write_text("\n".join(freeze()) + "\n", encoding="utf-8")
+    write_json(out_dir / RUN_FILE, record)
+    write_text(out_dir / ENV_FILE, "\n".join(freeze()) + "\n")
     return path
 
 
