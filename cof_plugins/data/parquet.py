@@ -34,7 +34,7 @@ from cof_plugins.core.parser import parse_turn
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.core.zoom import RESAMPLE, load_image
 from cof_plugins.data.annotations import Annotation, box_problem, is_annotation, normalize_all
-from cof_plugins.data.frames import image_size
+from cof_plugins.data.frames import image_header, image_size
 from cof_plugins.data.rows import IMAGE, resolve
 from cof_plugins.data.validate import bad_rows, errors, validate_rows
 
@@ -104,14 +104,22 @@ def schema(mode: str):
 
 
 def _image_entry(original: Path, frame_file: Path, cfg: ParquetConfig) -> tuple[dict, list[int]]:
-    """The frame as verl should load it, and its size. Files already at frame size are
-    embedded byte for byte; others are resized to the frame and stored as PNG."""
-    size = image_size(frame_file)
+    """The frame as verl should load it, and its size. Files already at frame size that
+    verl's loader reads right are embedded byte for byte; others are converted
+    (``load_image``), resized to the frame and stored as PNG."""
+    size, plain = image_header(frame_file)
     frame = frame_size(size, cfg.family, cfg.budget)
     bounds = {"min_pixels": cfg.budget.min_pixels, "max_pixels": cfg.budget.max_pixels}
     if cfg.images == "path":
+        if original != frame_file:
+            plain = image_header(original)[1]
+        if not plain:
+            raise ValueError(
+                f"image {str(original)!r} is in a mode verl's loader converts wrongly (16-bit, "
+                "float or transparent); use --images embed, which stores it converted"
+            )
         return {"image": str(original.resolve()), **bounds}, list(frame)
-    if size == frame:
+    if size == frame and plain:
         return {"bytes": frame_file.read_bytes(), **bounds}, list(frame)
     buf = io.BytesIO()
     load_image(frame_file).resize(frame, RESAMPLE).save(buf, format="PNG", compress_level=1)

@@ -29,6 +29,7 @@ from typing import Any
 
 from cof_plugins.assets import data_templates_dir
 from cof_plugins.core.atomic import replace_file, write_json, write_text
+from cof_plugins.core.yaml_file import YamlSyntaxError, check_yaml
 
 COF_PREFIX = "cof:"
 CONFIG_FILE = "cof_sft_config.yaml"
@@ -62,6 +63,10 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, An
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise RecipeError(f"override {item!r} is not key=value (e.g. learning_rate=2e-5)")
+    try:
+        check_yaml(recipe)
+    except YamlSyntaxError as exc:
+        raise RecipeError(str(exc)) from None
     merged = OmegaConf.merge(OmegaConf.load(recipe), OmegaConf.from_dotlist(list(overrides)))
     try:
         config = OmegaConf.to_container(merged, resolve=True)

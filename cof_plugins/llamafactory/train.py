@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cof_plugins.llamafactory.config import (
     CONFIG_FILE,
+    RecipeError,
     load_recipe,
     resolve_config,
     write_run_record,
@@ -77,9 +78,14 @@ class Topology:
 def prepare(recipe: str | Path, overrides: Sequence[str] = (), *, check: bool = True) -> Path:
     """Resolve the recipe, run the pre-flight checks, write the run record; return the config."""
     from cof_plugins.llamafactory import register
+    from cof_plugins.llamafactory.arg_types import type_problems
     from cof_plugins.llamafactory.preflight import check_template, run_preflight
 
-    config = resolve_config(load_recipe(recipe, overrides))
+    config = load_recipe(recipe, overrides)
+    problems = type_problems(config)  # before anything is written
+    if problems:
+        raise RecipeError("; ".join(problems) + "; fix the recipe or the override")
+    config = resolve_config(config)
     register()
     if check:
         rows = run_preflight(config)

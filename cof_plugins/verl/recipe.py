@@ -13,13 +13,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
+
+from cof_plugins.core.yaml_file import YamlSyntaxError, check_yaml, explain
 
 VERL_CONFIG_MODULE = "verl.trainer.config"
 BASE_CONFIG = "ppo_trainer"
@@ -45,21 +49,38 @@ class RecipeError(ValueError):
 
 
 def find_recipe(name_or_path: str | Path) -> Path:
-    """A recipe file by path, or by name among the recipes shipped in ``recipes/rl``."""
+    """A recipe file by path, or by name among the recipes shipped in ``recipes/rl``.
+
+    Anything that looks like a path (a folder separator or a ``.yaml`` suffix) must exist:
+    ``/elsewhere/tiny_cpu.yaml`` never falls back to the shipped ``tiny_cpu``. The file is
+    checked as YAML first, so a syntax error names its line and column.
+    """
     path = Path(name_or_path).expanduser()
     if path.is_file():
-        return path.resolve()
+        return _checked(path.resolve())
     from cof_plugins.assets import recipes_dir
 
     shipped = recipes_dir() / "rl"
-    for candidate in (shipped / path.name, shipped / f"{path.name}.yaml"):
-        if candidate.is_file():
-            return candidate.resolve()
     names = sorted(p.stem for p in shipped.glob("*.yaml"))
+    text = str(name_or_path)
+    if "/" in text or os.sep in text or path.suffix in (".yaml", ".yml"):
+        same = f"; the shipped recipe of that name is `{path.stem}`" if path.stem in names else ""
+        raise RecipeError(f"recipe file {text!r} does not exist{same}; check the path")
+    candidate = shipped / f"{path.name}.yaml"
+    if candidate.is_file():
+        return _checked(candidate.resolve())
     raise RecipeError(
-        f"recipe {str(name_or_path)!r} is neither a file nor a shipped recipe; "
+        f"recipe {text!r} is neither a file nor a shipped recipe; "
         f"shipped recipes: {', '.join(names)}"
     )
+
+
+def _checked(path: Path) -> Path:
+    try:
+        check_yaml(path)
+    except YamlSyntaxError as exc:
+        raise RecipeError(str(exc)) from None
+    return path
 
 
 def compose_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
@@ -74,6 +95,8 @@ def compose_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> DictCon
             return compose(config_name=path.stem, overrides=[SEARCHPATH_OVERRIDE, *overrides])
     except (HydraException, OmegaConfBaseException) as exc:
         raise RecipeError(_explain(exc, path)) from exc
+    except yaml.YAMLError as exc:  # a file the recipe's defaults name (the recipe is checked)
+        raise RecipeError(explain(exc, getattr(exc.problem_mark, "name", path))) from None
 
 
 @lru_cache(maxsize=1)
