@@ -67,12 +67,20 @@ class Findings:
 def check_config(config: DictConfig) -> Findings:
     """Run every check on a composed and resolved config."""
     found = Findings()
-    for check in (_parser, _agent_loop, _tools, _chat_template, _reward, _data, _verl_rules):
+    for check in (_types, _parser, _agent_loop, _tools, _chat_template, _reward, _data,
+                  _verl_rules):  # fmt: skip
         try:
             check(config, found)
         except Exception as exc:  # a crashing check is itself a finding, not a traceback
             found.errors.append(f"{check.__name__.strip('_')}: {type(exc).__name__}: {exc}")
     return found
+
+
+def _types(config: DictConfig, found: Findings) -> None:
+    """Numbers and booleans where verl's schema has them (``recipe.wrong_types``)."""
+    from cof_plugins.verl.recipe import wrong_types
+
+    found.errors += [f"{p}; fix the recipe or the override" for p in wrong_types(config)]
 
 
 def _parser(config: DictConfig, found: Findings) -> None:

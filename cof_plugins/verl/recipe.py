@@ -121,6 +121,46 @@ def unknown_recipe_keys(recipe: str | Path) -> list[str]:
     return problems
 
 
+def wrong_types(config: DictConfig) -> list[str]:
+    """One message per value whose kind differs from verl's default for that key.
+
+    Hydra takes ``actor_rollout_ref.actor.optim.lr=abc`` as the string "abc"; verl would fail
+    on it only once its workers build their optimisers. A key whose default is a number must
+    hold a number, and one whose default is true/false a boolean.
+    """
+    base, problems = base_tree(), []
+    for key, value in _leaves(_tree(config)):
+        default = _lookup(base, key)
+        if isinstance(value, str) and value.startswith("${"):
+            continue  # an interpolation, resolved later
+        if isinstance(default, bool) and not isinstance(value, bool):
+            problems.append(f"{key}={value!r}: verl expects true or false (default {default})")
+        elif _number(default) and not _number(value) and value is not None:
+            problems.append(f"{key}={value!r}: verl expects a number (default {default!r})")
+    return problems
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    elif prefix:
+        yield prefix.rstrip("."), node
+
+
+def _lookup(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def _tree(config: DictConfig) -> dict[str, Any]:
     """Plain containers as written: interpolations stay ``${...}`` text, missing values ``???``.
 
