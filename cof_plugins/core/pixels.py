@@ -31,7 +31,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB" and "transparency" not in image.info:
         return image
     if image.mode in WIDE:
-        return Image.fromarray(_to_uint8(image), mode="L").convert("RGB")
+        return Image.fromarray(_to_uint8(image)).convert("RGB")  # uint8: mode L
     if image.mode in _ALPHA or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
