@@ -31,6 +31,8 @@ def redact_url(url: str | None) -> str | None:
     """``url`` with its user info and secret query values masked (None stays None)."""
     if not url:
         return url
+    if "://" not in url and "@" in url.split("/", 1)[0]:  # "user:pw@host/..." with no scheme
+        url = f"{MASK}@{url.split('@', 1)[1]}"
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -105,11 +105,10 @@ class _ArrayReader:
             raise not_utf8(self.path, self.bytes_read + exc.start, exc) from None
         self.bytes_read += len(data)
         self.eof = not data
-        dropped = self.buf[: self.pos]
-        newline = dropped.rfind("\n")
-        self.lines_before += dropped.count("\n")
+        newline = self.buf.rfind("\n", 0, self.pos)  # counted in place: no copy
+        self.lines_before += self.buf.count("\n", 0, self.pos)
         self.column_before = (
-            len(dropped) - newline - 1 if newline >= 0 else (self.column_before + len(dropped))
+            self.pos - newline - 1 if newline >= 0 else self.column_before + self.pos
         )
         self.buf, self.pos = self.buf[self.pos :] + text, 0
         return True
@@ -152,10 +151,12 @@ class _ArrayReader:
         return all(c in _NUMBER for c in self.buf[end : end + 3])
 
     def _grow(self) -> bool:
-        """Read more for an element that spans chunks: chunks double, so it stays linear."""
-        if len(self.buf) - self.pos > MAX_ROW_BYTES:
+        """Read more for an element that spans chunks. Each read is at least as long as the
+        part already read, so a large element's buffer doubles and reading stays linear."""
+        partial = len(self.buf) - self.pos
+        if partial > MAX_ROW_BYTES:
             raise self._error(f"a row is larger than {MAX_ROW_BYTES >> 20} MiB (or unterminated)")
-        self.chunk = min(self.chunk * 2, MAX_ROW_BYTES)
+        self.chunk = max(CHUNK, partial)
         return self._more()
 
     def rows(self) -> Iterator[Any]:

@@ -199,7 +199,7 @@ def _fit_boxes(ann: Annotation, size: tuple[int, int]) -> Annotation:
 
 def id_collisions(anns: list[Annotation]) -> list[str]:
     """One ``row N: ...`` message per annotation whose id clashes with an earlier row's."""
-    index, problems = IdIndex(), []
+    index, problems = IdIndex(ids={}), []
     for ann in anns:
         clash = index.add(ann.index, ann.id)
         if clash:
