@@ -107,9 +107,8 @@ def test_validate_flags_ids_that_collide(cof, trajectories, tmp_path):
     data.write_text(json.dumps(rows))
     result = cof("data", "validate", data)
     assert result.code == 1
-    assert (
-        "row 2: [error duplicate-id] meta.id 'x 1' becomes the image folder 'x_1' as row 0's"
-        in (result.out)
+    assert "row 2: [error duplicate-id] meta.id 'x 1' becomes the folder 'x_1' as row 0's" in (
+        result.out
     )
 
 
