@@ -109,7 +109,7 @@ class Context:
     cutoff_len: int | None = None
     count_tokens: Callable[[str], int] | None = None
     decode: bool = False
-    sizes: OrderedDict[Path, tuple[int, int] | str] = field(default_factory=OrderedDict)
+    sizes: OrderedDict[str, tuple[int, int] | str] = field(default_factory=OrderedDict)
     ids: IdIndex = field(default_factory=IdIndex)
 
 
@@ -239,10 +239,9 @@ def _image_count(i: int, messages, images) -> list[Finding]:
 
 
 def _size(i: int, path: str, ctx: Context, out: list[Finding]) -> tuple[int, int] | None:
-    full = resolve(ctx.image_dir, path)
-    got = ctx.sizes.get(full)
+    got = ctx.sizes.get(path)  # keyed by the row's text: one image dir for the whole file
     if got is None:
-        got = ctx.sizes[full] = _probe(full, ctx.decode)
+        got = ctx.sizes[path] = _probe(resolve(ctx.image_dir, path), ctx.decode)
         if len(ctx.sizes) > SIZE_CACHE:
             ctx.sizes.popitem(last=False)
     if isinstance(got, tuple):
@@ -252,7 +251,7 @@ def _size(i: int, path: str, ctx: Context, out: list[Finding]) -> tuple[int, int
         out.append(Finding(i, "image-aspect", what))
         return None
     code = "missing-image" if got == "missing" else "unreadable-image"
-    out.append(Finding(i, code, f"image {path!r} ({full}) is {got}."))
+    out.append(Finding(i, code, f"image {path!r} ({resolve(ctx.image_dir, path)}) is {got}."))
     return None
 
 
