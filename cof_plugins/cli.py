@@ -25,7 +25,9 @@ COMMAND_MODULES = (
     "judge",
     "eval",
     "rl",
+    "cluster",
     "sft",
+    "smoke",
     "export",
 )
 

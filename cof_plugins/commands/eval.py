@@ -194,13 +194,21 @@ def _add_viz(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "viz",
         help="draw one trajectory (eval run or verl rollout dump) to a PNG",
-        description="SOURCE is a `cof eval` run directory (pick with --sample) or a JSONL "
-        "rollout dump with messages/images per line (pick with --index).",
+        description="SOURCE is a `cof eval` run directory (pick with --sample), verl's rollout "
+        "dump (the recipe's trainer.rollout_data_dir or validation_data_dir: a folder of "
+        "STEP.jsonl, pick with --step and --index; needs --data, the parquet the run read, "
+        "since verl dumps text only), or a JSONL with messages/images per line (--index).",
     )
     parser.add_argument("source", type=Path)
     parser.add_argument("--sample", help="run dir: sample id (or its key id@resolution)")
     parser.add_argument("--resolution", help="run dir: resolution of a sweep (default: first)")
     parser.add_argument("--index", type=int, default=0, help="rollout dump: 0-based row")
+    parser.add_argument("--step", type=int, help="verl dump folder: the step (default: latest)")
+    parser.add_argument("--data", type=Path, help="verl dump: the RL parquet the run read")
+    parser.add_argument("--data-row", type=int, help="verl dump: the parquet row, if ambiguous")
+    parser.add_argument(
+        "--tool-config", type=Path, help="verl dump: zoom tool YAML (default: the shipped one)"
+    )
     parser.add_argument("--family", default="qwen2_5_vl", choices=sorted(FAMILIES))
     parser.add_argument("-o", "--output", type=Path, default=Path("trajectory.png"))
     parser.set_defaults(func=run_viz)
@@ -223,10 +231,23 @@ def run_viz(args: argparse.Namespace) -> int:
 
 
 def _drawing(args: argparse.Namespace):
+    from cof_plugins.eval import verl_dump
     from cof_plugins.eval.viz import read_rollout, record_drawing, rollout_drawing
 
-    if not args.source.is_dir():
-        return rollout_drawing(read_rollout(args.source, args.index), args.family)
+    source = args.source
+    if source.is_dir() and verl_dump.dump_steps(source):
+        source = verl_dump.step_file(source, args.step)
+    if not source.is_dir():
+        row = read_rollout(source, args.index)
+        if not verl_dump.is_verl_dump_row(row):
+            return rollout_drawing(row, args.family)
+        if args.data is None:
+            raise ValueError(
+                f"{source} is verl's rollout dump, which holds text only: pass --data with "
+                "the RL parquet the run read (data.train_files; val_files for validation)"
+            )
+        found = verl_dump.find_source_row(row, args.data, args.data_row)
+        return verl_dump.dump_drawing(row, found, args.tool_config)
     from cof_plugins.eval.report import loop_config
     from cof_plugins.eval.runner import load_run
 

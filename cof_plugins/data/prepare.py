@@ -2,7 +2,7 @@
 
 No network here: download on a connected machine, copy the folder over, then prepare it.
 
-CoF-SFT (``xtong-zhang/CoF-SFT-Data-5.4k``; see the dataset card for the exact name)::
+CoF-SFT (``xintongzhang/CoF-SFT-Data-5.4k`` on the Hugging Face hub)::
 
     DIR/*.json       JSON list of {"messages": [{"role", "content"}], "images": ["<qid>/0.jpg"]}
     DIR/images/...   (or the images beside the JSON); paths are relative to that folder
@@ -10,7 +10,7 @@ CoF-SFT (``xtong-zhang/CoF-SFT-Data-5.4k``; see the dataset card for the exact n
   Either crop layout is accepted (``data.layout``); ``layout`` can normalise it. Output:
   ``OUT/train.json`` (canonical, ``meta.source = "cof-sft"``) and ``OUT/images`` (a link).
 
-CoF-RL (the RL split released with CoF; see the dataset card)::
+CoF-RL (``xintongzhang/CoF-RL-Data`` on the Hugging Face hub)::
 
     DIR/*.parquet | *.jsonl | *.json   rows with question (or problem / prompt), answer (or
         ground_truth / solution / reward_model.ground_truth), image (or image_name / images),

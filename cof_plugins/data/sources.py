@@ -11,11 +11,11 @@ from __future__ import annotations
 # name -> (hub dataset, expected files in --from DIR)
 SOURCES: dict[str, tuple[str, str]] = {
     "cof-sft": (
-        "xtong-zhang/CoF-SFT-Data-5.4k (see the dataset card for the exact name)",
+        "xintongzhang/CoF-SFT-Data-5.4k",
         "*.json: list of {messages, images}; images/ (or beside the JSON)",
     ),
     "cof-rl": (
-        "the CoF RL split (see the dataset card)",
+        "xintongzhang/CoF-RL-Data",
         "*.parquet | *.jsonl | *.json rows with question, answer, image, data_source; "
         "images/ when images are names",
     ),

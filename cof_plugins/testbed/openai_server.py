@@ -104,7 +104,12 @@ class FakeOpenAIServer:
     """``with FakeOpenAIServer(responder) as srv:``; ``srv.url`` ends in ``/v1``."""
 
     def __init__(
-        self, responder: Responder | None = None, models: tuple[str, ...] = ("model",)
+        self,
+        responder: Responder | None = None,
+        models: tuple[str, ...] = ("model",),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.models = list(models)
         self.script: list[Reply | str] = []
@@ -113,7 +118,7 @@ class FakeOpenAIServer:
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._httpd = _Loopback(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = _Loopback((host, port), _make_handler(self))
         # A short poll interval keeps shutdown (one per test) fast.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
