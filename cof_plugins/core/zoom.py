@@ -343,13 +343,20 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 def load_image(
-    source: str | os.PathLike[str] | bytes, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    source: str | os.PathLike[str] | bytes,
+    *,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    draft: tuple[int, int] | None = None,
 ) -> Image.Image:
     """Decode an image to RGB, refusing files above ``max_image_pixels`` before decoding.
 
     The size check reads only the header, so a tiny file claiming billions of pixels costs
     nothing. PIL's global limit still applies underneath; when it fires first, the error
     says so rather than leaving PIL's warning or exception unexplained.
+
+    ``draft`` (width, height) lets a JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8)
+    still at least that size (``Image.draft``), which costs a fraction of a full decode in
+    time and memory; other formats ignore it and decode in full.
     """
     if isinstance(max_image_pixels, bool) or not isinstance(max_image_pixels, int):
         raise TypeError(f"max_image_pixels must be an integer, got {max_image_pixels!r}")
@@ -365,6 +372,8 @@ def load_image(
                 f"{max_image_pixels} (a guard against decompression bombs); pass a larger "
                 "max_image_pixels if the file is trusted"
             )
+        if draft is not None and image.format == "JPEG":
+            image.draft(None, (max(1, int(draft[0])), max(1, int(draft[1]))))
         image.load()
     except _DECODE_ERRORS as exc:
         image.close()

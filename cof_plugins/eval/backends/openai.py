@@ -94,8 +94,8 @@ class OpenAIBackend:
             "model": self.model_name,
             "messages": messages,
             "max_tokens": max_new_tokens,
-            "temperature": 0.0,
-            "seed": self.seed,
+            "temperature": float(request.temperature),
+            "seed": self.seed if request.seed is None else request.seed,
         }
 
     def _content(self, text: str, images) -> str | list[dict[str, Any]]:
@@ -167,5 +167,9 @@ def _generation(body: Any) -> Generation:
         text = body["choices"][0]["message"]["content"] or ""
     except (KeyError, IndexError, TypeError) as exc:
         raise ValueError(f"malformed chat completion ({exc!r}): {str(body)[:200]}") from None
-    tokens = (body.get("usage") or {}).get("completion_tokens")
-    return Generation(text, int(tokens) if tokens is not None else None)
+    usage = body.get("usage") or {}
+    tokens, prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
+    return Generation(
+        text, int(tokens) if tokens is not None else None,
+        int(prompt) if prompt is not None else None,
+    )  # fmt: skip
