@@ -118,11 +118,13 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import check_writable
     from cof_plugins.eval.backends import BackendUnavailable
     from cof_plugins.eval.benchmarks import BenchmarkError
     from cof_plugins.eval.store import RunDirError
 
     try:
+        check_writable(args.run_dir, "--run-dir")  # before any model loads
         spec = spec_from_args(args)
         from cof_plugins.eval.runner import run_eval
 
@@ -212,12 +214,14 @@ def _add_report(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import OutputError, check_writable
     from cof_plugins.eval.report import build_report
     from cof_plugins.eval.store import RunDirError
 
     try:
+        check_writable(args.output, "-o/--output")
         md, page = build_report(args.run_dirs, args.output, trajectories=args.trajectories)
-    except RunDirError as exc:
+    except (RunDirError, OutputError) as exc:
         print(f"cof report: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {md} and {page}")
@@ -249,9 +253,11 @@ def _add_viz(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_viz(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import check_writable
     from cof_plugins.eval.viz import render
 
     try:
+        check_writable(args.output.parent, "-o/--output")
         drawn = _drawing(args)
     except (OSError, ValueError, IndexError, KeyError) as exc:
         print(f"cof viz: {exc}", file=sys.stderr)

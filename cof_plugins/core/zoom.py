@@ -48,6 +48,7 @@ from cof_plugins.core.frame import (
     get_family,
     smart_resize,
 )
+from cof_plugins.core.pixels import to_rgb
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS", "RESAMPLE", "BoxCheck", "ImageLoadError", "ZoomConfig",
@@ -320,7 +321,7 @@ def render(
     """
     if plan.size is None:
         raise ValueError(f"render: the plan has no output size ({plan.degenerate})")
-    src = image if image.mode in _RESAMPLE_MODES else _to_rgb(image)
+    src = image if image.mode in _RESAMPLE_MODES else to_rgb(image)
     ex1, ey1, ex2, ey2 = plan.enlarged_box
     filt = config.filter
     if src.size == tuple(frame_size):
@@ -330,7 +331,7 @@ def render(
     else:
         region = src.resize((ex2 - ex1, ey2 - ey1), filt, box=plan.source_box)
         out = region.resize(plan.size, filt)
-    return out if out.mode == "RGB" else _to_rgb(out)
+    return out if out.mode == "RGB" else to_rgb(out)
 
 
 class ImageLoadError(ValueError):
@@ -379,7 +380,7 @@ def load_image(
         if isinstance(exc, ImageLoadError):
             raise
         raise ImageLoadError(f"cannot read image {name}: {exc}") from exc
-    return _to_rgb(image)
+    return to_rgb(image)
 
 
 def _open(source: str | os.PathLike[str] | bytes, name: str, limit: int) -> Image.Image:
@@ -403,15 +404,3 @@ def _describe(source: object) -> str:
     if isinstance(source, str | os.PathLike):
         return repr(str(Path(source)))
     raise TypeError(f"load_image needs a path or bytes, got {type(source).__name__}")
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """RGB with transparency composited on white, as qwen-vl-utils (verl's loader) does."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")

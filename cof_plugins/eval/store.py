@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.atomic import write_bytes, write_text
+
 log = logging.getLogger(__name__)
 
 RESULTS = "results.jsonl"
@@ -159,20 +161,8 @@ def check_run_dir(run_dir: str | Path) -> None:
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Replace ``path`` with ``data`` all at once: temp file beside it, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    try:
-        with open(tmp, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Replace ``path`` with ``data`` all at once (``core.atomic``: temp file, fsync, rename)."""
+    return write_bytes(path, data) if isinstance(data, bytes) else write_text(path, data)
 
 
 def write_run_info(run_dir: str | Path, info: dict[str, Any]) -> None:

@@ -186,7 +186,7 @@ def test_outputs_are_never_clobbered(tmp_path, cof_data, capsys):
     assert "--overwrite" in capsys.readouterr().err
     release = tmp_path / "sft_lora-7b.yaml"
     code = cof("sft", "migrate", str(release), "--out", str(release), "--overwrite")
-    assert code == 2 and "one of the inputs" in capsys.readouterr().err
+    assert code == 2 and "is also the input" in capsys.readouterr().err
     code = cof("sft", "migrate", str(release), "--out", str(out), "--overwrite")
     assert code == 0 and out.read_text().startswith("# Migrated")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
