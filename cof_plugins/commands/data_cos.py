@@ -77,7 +77,7 @@ def add_chain_of_spot(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cof_plugins.core.cos import RoiShape
     from cof_plugins.core.protocol import ProtocolError
-    from cof_plugins.data.cos import CosDataConfig, CosDataError, write
+    from cof_plugins.data.cos import CosDataConfig, write
     from cof_plugins.data.rows import DataFileError
 
     try:
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             limit=args.limit,
         )
-    except (CosDataError, DataFileError, ProtocolError, ValueError, OSError) as exc:
+    except (DataFileError, ProtocolError, ValueError, OSError) as exc:  # OutputError too
         raise SystemExit(f"cof data chain-of-spot: {exc}") from None
     for line in data.problems[:50]:
         print(line)

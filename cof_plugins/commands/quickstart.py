@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cof_plugins.assets import recipes_dir
+from cof_plugins.core.atomic import write_json
 from cof_plugins.testbed.tiny_model import TINY_BUDGET
 
 FAMILY = "qwen2_5_vl"
@@ -75,13 +76,17 @@ def _data_stages(plan: Plan) -> list[Stage]:
     return [
         Stage(
             "tiny model",
-            _cmd(f"tiny-model {{m}} --family {FAMILY} --size small", m=plan.path("model", "base")),
+            _cmd(
+                f"tiny-model {{m}} --family {FAMILY} --size small --overwrite",
+                m=plan.path("model", "base"),
+            ),
             plan.path("model", "base"),
         ),
         Stage(
             "synthetic data",
             _cmd(
-                f"data scenes {{o}} -n {plan.train_samples} --sizes 224,448,672,1024 --seed 0",
+                f"data scenes {{o}} -n {plan.train_samples} --sizes 224,448,672,1024 --seed 0 "
+                "--overwrite",
                 o=raw,
             ),
             f"{raw}/annotations.jsonl",
@@ -91,7 +96,7 @@ def _data_stages(plan: Plan) -> list[Stage]:
             "trajectories",
             _cmd(
                 f"data synthesize --from {{a}} --out {{o}} --family {FAMILY} "
-                f"{PIXELS} --legible-side 8",
+                f"{PIXELS} --legible-side 8 --overwrite",
                 a=f"{raw}/annotations.jsonl",
                 o=sft,
             ),
@@ -105,7 +110,8 @@ def _data_stages(plan: Plan) -> list[Stage]:
         Stage(
             "eval data",
             _cmd(
-                f"data scenes {{o}} -n {plan.eval_samples} --sizes 224,672,1024 --seed 1 --vstar",
+                f"data scenes {{o}} -n {plan.eval_samples} --sizes 224,672,1024 --seed 1 --vstar "
+                "--overwrite",
                 o=vstar,
             ),
             f"{vstar}/test_questions.jsonl",
@@ -131,7 +137,7 @@ def _sft_stages(plan: Plan) -> list[Stage]:
         ),
         Stage(
             "export sft",
-            _cmd("export --adapter {a} --base {b} --out {o}", a=run, b=base, o=model),
+            _cmd("export --adapter {a} --base {b} --out {o} --overwrite", a=run, b=base, o=model),
             model,
         ),
     ]
@@ -140,7 +146,7 @@ def _sft_stages(plan: Plan) -> list[Stage]:
 def _rl_stages(plan: Plan) -> list[Stage]:
     """GRPO through verl on CPU from the SFT checkpoint: 2 steps, 4 prompts x 4 rollouts."""
     rl_data, run, model = plan.path("data", "rl"), plan.path("rl"), plan.path("model", "rl")
-    parquet = "data to-parquet --from {f} --out {o} --family " + FAMILY + " " + PIXELS
+    parquet = f"data to-parquet --from {{f}} --out {{o}} --family {FAMILY} {PIXELS} --overwrite"
     return [
         Stage(
             "rl data",
@@ -170,7 +176,7 @@ def _rl_stages(plan: Plan) -> list[Stage]:
         ),
         Stage(
             "export rl",
-            _cmd(f"export --rl-checkpoint {{c}} --out {{o}} {PIXELS}", c=run, o=model),
+            _cmd(f"export --rl-checkpoint {{c}} --out {{o}} {PIXELS} --overwrite", c=run, o=model),
             model,
         ),
     ]
@@ -241,7 +247,7 @@ def _write_summary(plan: Plan) -> None:
         }
         for s in plan.stages
     ]
-    (plan.out / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_json(plan.out / "summary.json", rows, indent=1)
     print("\nquickstart summary")
     for r in rows:
         state = "ok" if r["exit"] == 0 else ("not run" if r["exit"] is None else "FAILED")

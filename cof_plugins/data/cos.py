@@ -40,7 +40,6 @@ import json
 import os
 import random
 import re
-import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,10 +64,6 @@ from cof_plugins.data.rows import read_rows, resolve, write_rows
 
 MISSING_BOX = ("whole", "error")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class CosDataError(ValueError):
-    """The conversion cannot start or finish; the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -233,16 +228,19 @@ def write(
     limit: int | None = None,
 ) -> CosData:
     """Convert ``src`` into the folder ``out_dir`` (built aside, renamed into place)."""
-    out = Path(out_dir).resolve()
-    if out.exists() and not overwrite:
-        raise CosDataError(f"{out} exists; pass --overwrite to replace it, or pick a new --out")
-    records = read_rows(src)[:limit] if limit else read_rows(src)
+    from cof_plugins.core.atomic import OutputError, check_output, replace_dir, write_json
+
     folder = Path(image_dir) if image_dir else Path(src).resolve().parent
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    out = check_output(out_dir, arg="--out", inputs=[src], overwrite=overwrite, folder=True)
+    if out.resolve() in (folder.resolve(), *folder.resolve().parents):
+        raise OutputError(
+            f"--out {out} holds the image folder {folder}; replacing it would delete the "
+            "images; choose an --out outside it"
+        )
+    records = read_rows(src)[:limit] if limit else read_rows(src)
+    # The staging folder sits beside the final one: image paths relative to it stay true.
+    with replace_dir(out) as staging:
         data = convert(records, folder, staging, cfg, mined=mined)
-        # Image paths are relative to the final folder, which sits where staging does.
         write_rows(staging / "train.json", data.rows)
         write_rows(staging / "rois.jsonl", data.rois)
         summary = {
@@ -251,13 +249,10 @@ def write(
             **data.counts,
             "covers_target": _coverage(data.rois),
         }
-        (staging / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        write_json(staging / "summary.json", summary, indent=1)
         from cof_plugins.data.provenance import write_provenance
 
         write_provenance(staging, inputs=[src], seed=cfg.seed, extra={"config": _plain(cfg)})
-        _replace_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return data
 
 
@@ -265,15 +260,6 @@ def _coverage(rois: list[dict]) -> float | None:
     """Share of rows whose ROI overlaps the known target (1.0 for boxes from annotations)."""
     known = [r["covers_target"] for r in rois if r["covers_target"] is not None]
     return round(sum(known) / len(known), 4) if known else None
-
-
-def _replace_dir(staging: Path, out: Path) -> None:
-    """Rename ``staging`` to ``out``; an existing ``out`` is moved aside first, then removed."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        os.replace(out, old)
-    os.replace(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _plain(cfg: CosDataConfig) -> dict[str, Any]:

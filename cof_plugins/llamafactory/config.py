@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from cof_plugins.assets import data_templates_dir
+from cof_plugins.core.atomic import replace_file, write_json, write_text
+from cof_plugins.core.yaml_file import YamlSyntaxError, check_yaml
 
 COF_PREFIX = "cof:"
 CONFIG_FILE = "cof_sft_config.yaml"
@@ -67,6 +69,10 @@ def merge_recipe(path: str | Path, overrides: Sequence[str] = (), *, smoke: bool
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise RecipeError(f"override {item!r} is not key=value (e.g. learning_rate=2e-5)")
+    try:
+        check_yaml(recipe)
+    except YamlSyntaxError as exc:
+        raise RecipeError(str(exc)) from None
     layers = [OmegaConf.load(recipe)]
     if smoke:
         layers.append(OmegaConf.load(smoke_overlay()))
@@ -130,7 +136,7 @@ def resolve_dataset_dir(config: dict[str, Any], out_dir: Path) -> dict[str, Any]
         entry["file_name"] = str(data if data.is_file() else data / entry["file_name"])
     folder = out_dir / DATASET_INFO_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / "dataset_info.json", info)
     resolved = {**config, "dataset_dir": str(folder)}
     resolved.setdefault("media_dir", str(data.parent if data.is_file() else data))
     return resolved
@@ -150,8 +156,8 @@ def write_config(config: dict[str, Any], path: Path) -> Path:
     """Save a resolved config as YAML (what every rank later reads back)."""
     from omegaconf import OmegaConf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(config), path)
+    with replace_file(path) as temp:
+        OmegaConf.save(OmegaConf.create(config), temp)
     return path
 
 
@@ -188,8 +194,8 @@ def write_run_record(
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "env": {k: v for k, v in os.environ.items() if k in _RECORDED_ENV},
     }
-    (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    (out_dir / ENV_FILE).write_text("\n".join(freeze()) + "\n", encoding="utf-8")
+    write_json(out_dir / RUN_FILE, record)
+    write_text(out_dir / ENV_FILE, "\n".join(freeze()) + "\n")
     return path
 
 

@@ -9,7 +9,6 @@ LLaMA-Factory's argument parser, in the same launch environment (``cof sft --dry
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.atomic import write_json
 from cof_plugins.llamafactory.config import read_config
 
 RANKS_DIR = "cof_ranks"
@@ -37,9 +37,7 @@ def record_rank(config: dict[str, Any]) -> Path:
         "template": config.get("template"),
     }
     path = Path(config["output_dir"]) / RANKS_DIR / f"rank-{rank}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_json(path, record)
 
 
 def train(config_path: str | Path) -> None:

@@ -85,10 +85,14 @@ def prepare(
     ``smoke`` applies the declared smoke overlay (``config.smoke_overlay``) first.
     """
     from cof_plugins.llamafactory import register
+    from cof_plugins.llamafactory.arg_types import type_problems
     from cof_plugins.llamafactory.preflight import check_template, run_preflight
 
     config = load_recipe(recipe, overrides, smoke=smoke)
     refuse_release_config(config, recipe)
+    problems = type_problems(config)  # before anything is written
+    if problems:
+        raise RecipeError("; ".join(problems) + "; fix the recipe or the override")
     config = resolve_config(config)
     register()
     if check:

@@ -24,7 +24,6 @@ LLaMA-Factory's CoF plugin sized them in training.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from collections import Counter
@@ -35,12 +34,14 @@ from typing import Any
 from PIL import Image
 
 from cof_plugins.core.answers import rule_match
+from cof_plugins.core.atomic import write_json
 from cof_plugins.core.cos import Box, RoiFrame, box_iou, load_cos_protocol, overlaps, parse_roi
 from cof_plugins.core.frame import PixelBudget, get_family
 from cof_plugins.core.zoom_step import make_frame
 from cof_plugins.eval.backends import Backend, Request, make_backend
 from cof_plugins.eval.benchmarks import Sample, load_benchmark
-from cof_plugins.eval.store import ResultStore, check_resume, write_run_info
+from cof_plugins.eval.lock import RunLock
+from cof_plugins.eval.store import ResultStore, check_resume, check_run_dir, write_run_info
 
 SUMMARY = "summary.json"
 METHOD = "chain-of-spot"
@@ -118,6 +119,12 @@ def run_cos_eval(
         skip_bad_rows=spec.skip_bad_rows,
     )
     targets = load_targets(spec.boxes)
+    check_run_dir(run_dir)
+    with RunLock(run_dir):
+        return _run_locked(spec, run_dir, bench, targets, backend, progress)
+
+
+def _run_locked(spec, run_dir, bench, targets, backend, progress) -> dict[str, Any]:
     resumed = check_resume(run_dir, spec.settings())
     store = ResultStore(run_dir)
     todo = [s for s in bench.samples if _key(s) not in store.done]
@@ -139,7 +146,7 @@ def run_cos_eval(
             if owned:
                 backend.close()
     summary = summarize(store.records)
-    (Path(run_dir) / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json(Path(run_dir) / SUMMARY, summary)
     return summary
 
 
@@ -306,16 +313,21 @@ _COF_ONLY = (
     ("max_turns", 6),
     ("max_images", 6),
     ("crop_max_pixels", None),
+    ("samples", 1),
+    ("temperature", 0.0),
+    ("shuffle_options", 0),
+    ("exact_frames", False),
 )
 
 
 def run_from_args(args: Any) -> int:
     """``cof eval --method chain-of-spot``: the parsed ``cof eval`` arguments."""
+    from cof_plugins.core.atomic import check_writable  # its OutputError is a ValueError
     from cof_plugins.eval.backends import BackendUnavailable
     from cof_plugins.eval.benchmarks import BenchmarkError
     from cof_plugins.eval.store import RunDirError
 
-    set_cof_only = [f"--{k.replace('_', '-')}" for k, d in _COF_ONLY if getattr(args, k) != d]
+    set_cof_only = [f"--{k.replace('_', '-')}" for k, d in _COF_ONLY if getattr(args, k, d) != d]
     if set_cof_only:
         print(
             f"cof eval: {', '.join(set_cof_only)} do(es) not apply to --method {METHOD}",
@@ -323,6 +335,7 @@ def run_from_args(args: Any) -> int:
         )
         return 2
     try:
+        check_writable(args.run_dir, "--run-dir")  # before any model loads
         spec = CosEvalSpec(
             benchmark=args.data,
             model=args.model,

@@ -9,7 +9,6 @@ fallback), the crop the model was given as its second image, and the replies.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -111,7 +110,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
 def _records(run_dir: Path) -> list[dict[str, Any]]:
     from cof_plugins.eval.store import ResultStore
 
-    return ResultStore(run_dir).records
+    return ResultStore(run_dir, repair=False).records
 
 
 def _fmt(value: Any) -> str:
@@ -125,6 +124,6 @@ def _fmt(value: Any) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from cof_plugins.core.atomic import write_text
+
+    write_text(path, text)

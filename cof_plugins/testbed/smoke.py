@@ -146,7 +146,7 @@ class SmokeAssets:
 
         out = self.work / "data" / "scenes"
         if not (out / "annotations.jsonl").is_file():
-            write_dataset(out, SAMPLES, SIZES, seed=0, progress=False)
+            write_dataset(out, SAMPLES, SIZES, seed=0, progress=False, overwrite=True)
         return out / "annotations.jsonl"
 
     def sft_data(self, family: str, budget: PixelBudget) -> Path:
@@ -156,7 +156,7 @@ class SmokeAssets:
         out = self.work / "data" / f"sft_{family}_{budget.min_pixels}_{budget.max_pixels}"
         if not (out / "train.json").is_file():
             cfg = SynthConfig(family=family, budget=budget)
-            synthesize(self.annotations(), out, cfg, progress=False)
+            synthesize(self.annotations(), out, cfg, progress=False, overwrite=True)
         return out
 
     def rl_data(self, family: str) -> Path:
@@ -170,8 +170,9 @@ class SmokeAssets:
             ann = self.annotations()
             rows = read_rows(ann)
             cfg = ParquetConfig(family=family, budget=TINY_BUDGET)
-            write_parquet(rows, train, ann.parent, cfg)
-            write_parquet(rows[:2], val, ann.parent, cfg)
+            # overwrite: an interrupted earlier build may have left train without val
+            write_parquet(rows, train, ann.parent, cfg, overwrite=True)
+            write_parquet(rows[:2], val, ann.parent, cfg, overwrite=True)
         return out
 
     def script(self) -> Path:

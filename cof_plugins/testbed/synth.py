@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cof_plugins.core.atomic import check_output, replace_dir, write_text
+
 COLOURS = {
     "red": (220, 30, 30),
     "green": (20, 170, 40),
@@ -185,27 +187,39 @@ def write_dataset(
     seed: int = 0,
     kinds: Sequence[str] | None = None,
     progress: bool = True,
+    *,
+    overwrite: bool = False,
+    vstar: bool = False,
 ) -> Path:
     """Write ``n`` samples (cycling over ``sizes``) to ``out_dir``/images and annotations.jsonl.
 
-    PNG up to 2048 px, JPEG (quality 92) above, to keep 4K-8K files small.
+    PNG up to 2048 px, JPEG (quality 92) above, to keep 4K-8K files small. ``vstar`` also
+    writes ``test_questions.jsonl`` (``write_vstar_layout``). The folder appears complete
+    or not at all (``core.atomic``); an existing one is replaced only with ``overwrite``.
     """
     from tqdm import tqdm
 
-    out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    records = []
-    for i in tqdm(range(n), desc="scenes", disable=not progress, unit="img"):
-        size = sizes[i % len(sizes)]
-        kind = kinds[i % len(kinds)] if kinds else None
-        img, sample = make_sample(i, size, seed, kind)
-        ext = "png" if size <= 2048 else "jpg"
-        sample.image = f"images/{sample.id}.{ext}"
-        img.save(out / sample.image, quality=92) if ext == "jpg" else img.save(out / sample.image)
-        records.append(sample.to_dict())
-    path = out / "annotations.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
+    out = check_output(out_dir, arg="OUT", overwrite=overwrite, folder=True)
+    with replace_dir(out) as stage:
+        (stage / "images").mkdir()
+        records = []
+        for i in tqdm(range(n), desc="scenes", disable=not progress, unit="img"):
+            size = sizes[i % len(sizes)]
+            kind = kinds[i % len(kinds)] if kinds else None
+            img, sample = make_sample(i, size, seed, kind)
+            ext = "png" if size <= 2048 else "jpg"
+            sample.image = f"images/{sample.id}.{ext}"
+            if ext == "jpg":
+                img.save(stage / sample.image, quality=92)
+            else:
+                img.save(stage / sample.image)
+            records.append(sample.to_dict())
+        path = write_text(
+            stage / "annotations.jsonl", "".join(json.dumps(r) + "\n" for r in records)
+        )
+        if vstar:
+            write_vstar_layout(path)
+    return out / "annotations.jsonl"
 
 
 def read_dataset(path: str | Path) -> list[SynthSample]:
@@ -237,6 +251,6 @@ def write_vstar_layout(annotations: str | Path) -> Path:
         options = "\n".join(f"({'ABCD'[i]}) {opt}" for i, opt in enumerate(s.options))
         rows.append({"question_id": s.id, "image": s.image, "text": f"{s.question}\n{options}",
                      "label": s.answer, "category": s.category})  # fmt: skip
-    out = path.with_name("test_questions.jsonl")
-    out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return out
+    return write_text(
+        path.with_name("test_questions.jsonl"), "".join(json.dumps(r) + "\n" for r in rows)
+    )

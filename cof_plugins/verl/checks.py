@@ -80,7 +80,7 @@ def check_config(config: DictConfig, unresolved: dict[str, Any] | None = None) -
 
     found = Findings()
     checks: list[Check] = [
-        _parser, _agent_loop, _tools, _chat_template, _reward, _data, _verl_rules,
+        _types, _parser, _agent_loop, _tools, _chat_template, _reward, _data, _verl_rules,
         cluster.check_checkpoints, cluster.check_judge, cluster.check_token_budget,
     ]  # fmt: skip
     if unresolved is not None:
@@ -92,6 +92,13 @@ def check_config(config: DictConfig, unresolved: dict[str, Any] | None = None) -
             name = getattr(check, "__name__", None) or check.func.__name__  # type: ignore[attr-defined]
             found.errors.append(f"{name.strip('_')}: {type(exc).__name__}: {exc}")
     return found
+
+
+def _types(config: DictConfig, found: Findings) -> None:
+    """Numbers and booleans where verl's schema has them (``recipe.wrong_types``)."""
+    from cof_plugins.verl.recipe import wrong_types
+
+    found.errors += [f"{p}; fix the recipe or the override" for p in wrong_types(config)]
 
 
 def _parser(config: DictConfig, found: Findings) -> None:

@@ -128,7 +128,7 @@ def check_token_budget(config: DictConfig, found: Any) -> None:
     settings = tool_settings(config)
     if settings is None:
         return
-    crops = max_crops(config)
+    crops = max_crops(config, settings.max_images)
     if crops is None:
         found.warnings.append(
             f"{MULTI_TURN}.max_assistant_turns is unset: the number of crops per trajectory "
@@ -142,14 +142,16 @@ def check_token_budget(config: DictConfig, found: Any) -> None:
     found.errors.extend(e for e in errors if e)
 
 
-def max_crops(config: DictConfig) -> int | None:
-    """Most crops one trajectory can receive: every assistant turn but the last may call."""
+def max_crops(config: DictConfig, max_images: int | None = None) -> int | None:
+    """Most crops one trajectory can receive: every assistant turn but the last may call,
+    and the tool's ``max_images`` (question image included) caps them all."""
     assistant = select(config, f"{MULTI_TURN}.max_assistant_turns")
     if not assistant:
-        return None
+        return None if max_images is None else max_images - 1
     user = select(config, f"{MULTI_TURN}.max_user_turns") or assistant
     calls = select(config, f"{MULTI_TURN}.max_parallel_calls") or 1
-    return max(0, min(assistant - 1, user)) * calls
+    crops = max(0, min(assistant - 1, user)) * calls
+    return crops if max_images is None else min(crops, max_images - 1)
 
 
 def token_budget(config: DictConfig, settings: Any, crops: int) -> TokenBudget:
@@ -173,12 +175,12 @@ def token_budget(config: DictConfig, settings: Any, crops: int) -> TokenBudget:
 
 
 def budget_errors(config: DictConfig, budget: TokenBudget) -> list[str | None]:
-    """[prompt, response, positions, images]: a message for each length the worst-case
+    """[prompt, response, positions]: a message for each length the worst-case
     trajectory exceeds (naming the keys to change), None where it fits."""
     prompt_len = select(config, "data.max_prompt_length")
     response_len = select(config, "data.max_response_length")
     tool = select(config, f"{MULTI_TURN}.tool_config_path")
-    out: list[str | None] = [None, None, None, None]
+    out: list[str | None] = [None, None, None]
     if budget.prompt > prompt_len:
         out[0] = (
             f"data.max_prompt_length={prompt_len} cannot hold the question: its frame alone is "
@@ -192,7 +194,7 @@ def budget_errors(config: DictConfig, budget: TokenBudget) -> list[str | None]:
             f"to {budget.crop} image tokens each (zoom.max_pixels in {tool}) plus about "
             f"{budget.crop_text} tokens of instruction after each: at least {budget.response}; "
             f"raise data.max_response_length, lower zoom.max_pixels, or lower "
-            f"{MULTI_TURN}.max_assistant_turns / max_parallel_calls"
+            f"{MULTI_TURN}.max_assistant_turns / max_parallel_calls / the tool's max_images"
         )
     positions = _max_positions(select(config, MODEL_KEY))
     total = prompt_len + response_len
@@ -201,12 +203,7 @@ def budget_errors(config: DictConfig, budget: TokenBudget) -> list[str | None]:
             f"data.max_prompt_length + data.max_response_length = {total} exceeds the model's "
             f"{positions} positions (max_position_embeddings); lower them"
         )
-    limit = select(config, "actor_rollout_ref.rollout.limit_images")
-    if limit and limit < 1 + budget.crops:
-        out[3] = (
-            f"actor_rollout_ref.rollout.limit_images={limit} is below the 1 + {budget.crops} "
-            "images a trajectory can hold; vLLM would reject the later turns"
-        )
+    # (limit_images against the images a rollout can hold: tool_settings.rollout_problems.)
     return out
 
 

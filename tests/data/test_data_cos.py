@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 
 from cof_plugins.cli import main
+from cof_plugins.core.atomic import OutputError
 from cof_plugins.core.cos import RoiFrame, load_cos_protocol, overlaps, parse_roi
 from cof_plugins.core.frame import PixelBudget
-from cof_plugins.data.cos import CosDataConfig, CosDataError, convert, write
+from cof_plugins.data.cos import CosDataConfig, convert, write
 from cof_plugins.data.rows import read_rows
 
 TINY = PixelBudget(3136, 50176)
@@ -74,7 +75,7 @@ def test_an_images_questions_become_one_conversation_with_a_fixed_pick(tmp_path)
         )
         assert second["messages"][3]["content"] == "a cat"
     assert picks == {"q0", "q2"}
-    with pytest.raises(CosDataError, match="--overwrite"):
+    with pytest.raises(OutputError, match="--overwrite"):
         write(tmp_path / "none.jsonl", tmp_path / "out0", CosDataConfig())
 
 

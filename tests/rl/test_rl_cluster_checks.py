@@ -70,18 +70,27 @@ def test_judge_expected_but_not_configured_is_refused(ready):
 
 
 def test_crops_that_cannot_fit_the_response_are_refused(ready):
-    (error,) = errors("data.max_response_length=150")
+    # The paper recipe runs every call of a turn (max_parallel_calls 64); the tool's
+    # max_images (6, the question image included) caps a trajectory at 5 crops.
+    (error,) = errors("data.max_response_length=500")
+    assert error.startswith("data.max_response_length=500 cannot hold 5 crop(s)")
+
+    def response(*overrides: str) -> list[str]:
+        # One call per turn is another profile's policy (its own error); only lengths here.
+        return [e for e in errors(*overrides) if e.startswith("data.max_response_length")]
+
+    # One call per turn: 3 turns (4 assistant turns, the last answers) x 1 call fit in 500.
+    one = "actor_rollout_ref.rollout.multi_turn.max_parallel_calls=1"
+    assert response("data.max_response_length=500", one) == []
+    # Fewer turns, fewer crops: 150 tokens hold one crop, not three.
+    (error,) = response("data.max_response_length=150", one)
     assert error.startswith("data.max_response_length=150 cannot hold 3 crop(s)")
-    # Fewer turns, fewer crops: the same length then holds them.
     turns = "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=2"
-    assert errors("data.max_response_length=150", turns) == []
-    # Every parallel call of a turn returns a crop too: 3 turns x 2 calls.
-    assert errors("data.max_response_length=500") == []
+    assert response("data.max_response_length=150", one, turns) == []
+    # Every parallel call of a turn returns a crop: 3 turns x 2 calls = 6, over the cap of 5.
     calls = "actor_rollout_ref.rollout.multi_turn.max_parallel_calls=2"
-    (error,) = errors(
-        "data.max_response_length=500", calls, "actor_rollout_ref.rollout.limit_images=7"
-    )
-    assert "cannot hold 6 crop(s)" in error
+    (error,) = response("data.max_response_length=500", calls)
+    assert "cannot hold 5 crop(s)" in error
 
 
 def test_a_frame_that_cannot_fit_the_prompt_is_refused(ready, tmp_path):
