@@ -1,6 +1,6 @@
 """Chain-of-Spot end to end on this CPU: scenes -> rows -> SFT -> evaluation -> report.
 
-``run_chain_of_spot_quickstart(out, options)`` runs each stage as the ``cof`` command a user
+``run_chain_of_spot(out, options)`` runs each stage as the ``cof`` command a user
 would type (printed first), in this process:
 
 1. ``cof tiny-model``: the "small" tiny Qwen2.5-VL (random weights, offline);
@@ -140,7 +140,7 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
         Stage(
             "export sft",
             _cmd(
-                "export --adapter {a} --base {b} --out {o}",
+                "export --adapter {a} --base {b} --out {o} --overwrite",
                 a=out / "sft",
                 b=model / "base",
                 o=model / "sft",
@@ -184,7 +184,7 @@ def _run(stage: Stage, index: int, total: int) -> int:
     return stage.exit
 
 
-def run_chain_of_spot_quickstart(
+def run_chain_of_spot(
     out: str | Path, options: Mapping[str, Any] | CosQuickstartConfig | None = None
 ) -> dict[str, Any]:
     """Run every stage (stopping at the first failure) and return ``out/summary.json``."""
