@@ -125,3 +125,14 @@ def test_a_failure_midway_leaves_no_half_written_output(synth_dir, tmp_path, mon
     with pytest.raises(OSError, match="disk full"):
         write(synth_dir / "annotations.jsonl", out, CosDataConfig(budget=TINY))
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_output_holding_the_images_is_refused(tmp_path):
+    images = tmp_path / "out" / "images"
+    images.mkdir(parents=True)
+    Image.new("RGB", (64, 64), "gray").save(images / "a.png")
+    ann = tmp_path / "ann.jsonl"
+    ann.write_text(json.dumps({"id": "a", "image": "a.png", "question": "Q?", "answer": "x"}))
+    with pytest.raises(OutputError, match="holds the image folder"):
+        write(ann, tmp_path / "out", CosDataConfig(), image_dir=images, overwrite=True)
+    assert (images / "a.png").is_file()

@@ -134,7 +134,9 @@ def test_cof_eval_method_chain_of_spot_runs_the_tiny_model(scenes, tiny_model, t
     assert main(["report", str(run), "-o", str(tmp_path / "report")]) == 0
     page = (tmp_path / "report" / "report.html").read_text()
     assert "Chain-of-Spot" in page and page.count("<img") == 4
-    assert main([*argv, "--sweep", "224"]) == 2  # CoF-only options are refused, not ignored
+    for cof_only in (["--sweep", "224"], ["--samples", "2"], ["--shuffle-options", "1"]):
+        assert main([*argv, *cof_only]) == 2  # CoF-only options are refused, not ignored
+        assert f"{cof_only[0]} do(es) not apply" in capsys.readouterr().err
     cof = ["eval", "--data", str(scenes / "test_questions.jsonl"), "--model", str(tiny_model),
            "--run-dir", str(tmp_path / "cof"), "--protocol", "chain-of-spot"]  # fmt: skip
     assert main(cof) == 2  # the CoF loop refuses a Chain-of-Spot protocol
