@@ -27,7 +27,7 @@ TOOL_NAME = "image_zoom_in_tool"
 DEFAULT_PROTOCOL = "unified"
 _KEYS = {
     "name", "description", "inherit", "tool_schema", "system", "question", "options_header",
-    "wrappers", "user_suffix", "wrapper_position",
+    "wrappers", "user_suffix", "wrapper_position", "extra",
 }  # fmt: skip
 
 
@@ -134,4 +134,6 @@ def load_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
         wrappers=dict(raw["wrappers"]),
         user_suffix=raw["user_suffix"].strip(),
         wrapper_position=raw.get("wrapper_position", "after_question"),
+        # Method-specific strings (e.g. SIFThinker's image labels), read by that method's code.
+        extra=dict(raw.get("extra") or {}),
     )
