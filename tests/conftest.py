@@ -42,3 +42,15 @@ def synth_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth")
     write_dataset(out, 12, (224, 448, 1024), seed=7, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def sif_data(tmp_path_factory) -> Path:
+    """A `cof data sif` folder: 6 depth scenes, SFT rows, RL parquet (tiny pixel budget)."""
+    from cof_plugins.data.sif import SifDataConfig
+    from cof_plugins.data.sif_write import write_synthetic
+    from cof_plugins.testbed.tiny_model import TINY_BUDGET
+
+    out = tmp_path_factory.mktemp("sif") / "data"
+    write_synthetic(out, 6, SifDataConfig(budget=TINY_BUDGET, seed=3))
+    return out

@@ -437,6 +437,8 @@ def _run_sif(args: argparse.Namespace) -> int:
     write_provenance(result.out, inputs=[args.src] if args.src else [], seed=args.seed)
     _report(result.problems, "row(s) skipped")
     print(json.dumps(result.mix))
-    print(f"wrote {result.rows} SFT rows to {result.out / 'train.json'} and RL rows to "
-          f"{result.out / 'rl.parquet'}")
+    print(
+        f"wrote {result.rows} SFT rows to {result.out / 'train.json'} and RL rows to "
+        f"{result.out / 'rl.parquet'}"
+    )
     return 1 if result.problems else 0

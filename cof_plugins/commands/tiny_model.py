@@ -23,12 +23,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="tiny",
         help="tiny: fastest (tests); small: about 1M parameters, learns the CoF format on CPU",
     )
+    p.add_argument(
+        "--method",
+        choices=("cof", "sifthinker"),
+        default="cof",
+        help="tokenizer corpus and tags: cof, or sifthinker (adds <area>/<text> tags)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cof_plugins.testbed.tiny_model import SIZES, build_tiny_model
 
-    out = build_tiny_model(args.out_dir, args.family, seed=args.seed, size=SIZES[args.size])
+    out = build_tiny_model(
+        args.out_dir, args.family, seed=args.seed, size=SIZES[args.size], method=args.method
+    )
     print(f"tiny {args.family} model written to {out}")
     return 0

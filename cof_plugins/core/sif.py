@@ -187,15 +187,14 @@ def _blocks(body: str, problems: _Problems) -> tuple[list[SifArea], list[str]]:
         pos = _SPACE.match(body, pos).end()
         if pos >= n:
             break
-        for open_tag, close_tag, kind in ((AREA, AREA_END, "area"), (TEXT, TEXT_END, "text")):
-            if body.startswith(open_tag, pos):
-                break
-        else:
+        block = _block_at(body, pos)
+        if block is None:
             nxt = body.find("<", pos + 1)
             stop = n if nxt < 0 else nxt
             problems.add(f"text outside <area>/<text> blocks: {body[pos:stop][:40]!r}")
             pos = stop
             continue
+        open_tag, close_tag, kind = block
         close = body.find(close_tag, pos + len(open_tag))
         content = body[pos + len(open_tag) : n if close < 0 else close]
         if close < 0:
@@ -211,6 +210,13 @@ def _blocks(body: str, problems: _Problems) -> tuple[list[SifArea], list[str]]:
         pos = close + len(close_tag)
     _check_order(kinds, problems)
     return areas, texts
+
+
+def _block_at(body: str, pos: int) -> tuple[str, str, str] | None:
+    for block in ((AREA, AREA_END, "area"), (TEXT, TEXT_END, "text")):
+        if body.startswith(block[0], pos):
+            return block
+    return None
 
 
 def _check_order(kinds: list[str], problems: _Problems) -> None:
@@ -289,7 +295,9 @@ def _area(content: str, index: int, problems: _Problems) -> SifArea:
     if len(data) > MAX_BOXES:
         problems.add(f"{where} holds {len(data)} boxes; at most {MAX_BOXES} are read")
         data = data[:MAX_BOXES]
-    return SifArea(tuple(_box(item, f"{where}, box {k}", problems) for k, item in enumerate(data, 1)))
+    return SifArea(
+        tuple(_box(item, f"{where}, box {k}", problems) for k, item in enumerate(data, 1))
+    )
 
 
 def _box(item: object, where: str, problems: _Problems) -> SifBox:

@@ -105,7 +105,9 @@ def sources_from_rows(rows: Sequence[Any]) -> tuple[list[SifSource], list[str]]:
 def _source(i: int, row: Mapping[str, Any]) -> SifSource:
     if not isinstance(row, Mapping):
         raise ValueError("not a JSON object. Fix: one object per row")
-    missing = [k for k in ("image", "depth_image", "question", "answer", "gt_boxes") if k not in row]
+    missing = [
+        k for k in ("image", "depth_image", "question", "answer", "gt_boxes") if k not in row
+    ]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}. Fix: add them (gt_boxes as fractions)")
     boxes = [tuple(float(v) for v in b) for b in row["gt_boxes"]]

@@ -120,9 +120,9 @@ def distractor(targets: Sequence[Box], rng: random.Random, cfg: ChainConfig) -> 
     for _ in range(100):
         left, top = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
         box = _snap((left, top, left + w, top + h))
-        if box[2] > box[0] and box[3] > box[1]:
-            if all(iou(box, t) < cfg.distractor_max_iou for t in targets):
-                return box
+        usable = box[2] > box[0] and box[3] > box[1]
+        if usable and all(iou(box, t) < cfg.distractor_max_iou for t in targets):
+            return box
     return None
 
 

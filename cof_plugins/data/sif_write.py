@@ -81,7 +81,7 @@ def _write(
 def write_synthetic(
     out: str | Path,
     n: int,
-    cfg: SifDataConfig = SifDataConfig(),
+    cfg: SifDataConfig | None = None,
     *,
     depth_image: str = "color",
     overwrite: bool = False,
@@ -89,6 +89,7 @@ def write_synthetic(
     """Render ``n`` depth scenes (seed ``cfg.seed``) and write both datasets from them."""
     from cof_plugins.testbed.depth_scenes import write_scenes
 
+    cfg = cfg or SifDataConfig()
     if n <= 0:
         raise ValueError(f"-n must be positive, got {n}")
     final = Path(out).resolve()
@@ -102,7 +103,7 @@ def write_from_rows(
     rows: Sequence[object],
     out: str | Path,
     root: str | Path,
-    cfg: SifDataConfig = SifDataConfig(),
+    cfg: SifDataConfig | None = None,
     *,
     overwrite: bool = False,
 ) -> SifDataResult:
@@ -111,6 +112,7 @@ def write_from_rows(
     Bad rows are reported and skipped; paths in ``train.json`` become absolute so the rows
     work from ``out``.
     """
+    cfg = cfg or SifDataConfig()
     root = Path(root).resolve()
     sources, problems = sources_from_rows(rows)
     usable = []

@@ -46,7 +46,7 @@ def _coverage(boxes: Sequence[Box], xs: np.ndarray, ys: np.ndarray) -> np.ndarra
 
 
 def union_iou(a: Sequence[Box], b: Sequence[Box]) -> float:
-    """IoU of the union of boxes ``a`` with the union of boxes ``b`` (exact; 0 if either is empty)."""
+    """IoU of the union of boxes ``a`` with the union of ``b`` (exact; 0 if either is empty)."""
     if not a or not b:
         return 0.0
     boxes = [*a, *b]

@@ -170,11 +170,15 @@ async def answer_reward(
     round_: int,
 ) -> AnswerOutcome:
     """The judge's score with the progress bonus; records the score for later rounds."""
-    judged = await judge.score(truth.question, parsed.answer, truth.answer, truth.kind, truth.options)
+    judged = await judge.score(
+        truth.question, parsed.answer, truth.answer, truth.kind, truth.options
+    )
     baseline = store.baseline(truth.key, round_) if store is not None else None
     if store is not None:
         store.record(truth.key, round_, judged.score)
-    return AnswerOutcome(progress_reward(judged.score, baseline), judged.score, baseline, judged.source)
+    return AnswerOutcome(
+        progress_reward(judged.score, baseline), judged.score, baseline, judged.source
+    )
 
 
 async def score_sif(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,12 @@ class DepthScene:
 
 def normalise(box: list[int], width: int, height: int) -> list[float]:
     x1, y1, x2, y2 = box
-    return [round(x1 / width, 3), round(y1 / height, 3), round(x2 / width, 3), round(y2 / height, 3)]
+    return [
+        round(x1 / width, 3),
+        round(y1 / height, 3),
+        round(x2 / width, 3),
+        round(y2 / height, 3),
+    ]
 
 
 def _background(rng: np.random.Generator, width: int, height: int, horizon: int):
@@ -117,7 +123,7 @@ def _levels(rng: random.Random, n: int) -> list[int]:
     """n distinct depth levels in [8, 200], at least MIN_GAP apart."""
     while True:
         levels = sorted(rng.sample(range(8, 201), n))
-        if all(b - a >= MIN_GAP for a, b in zip(levels, levels[1:], strict=False)):
+        if all(b - a >= MIN_GAP for a, b in pairwise(levels)):
             return levels
 
 
@@ -134,7 +140,9 @@ def _layout(rng: random.Random, width: int, height: int, horizon: int) -> list[S
     n = rng.choice((2, 3, 3, 4))
     colours = rng.sample(sorted(COLOURS), n)
     return [
-        SceneObject(colours[i], rng.choice(SHAPES), level, _place(rng, level, width, height, horizon))
+        SceneObject(
+            colours[i], rng.choice(SHAPES), level, _place(rng, level, width, height, horizon)
+        )
         for i, level in enumerate(_levels(rng, n))
     ]
 
