@@ -45,6 +45,8 @@ def test_whitespace_between_blocks_is_allowed():
 def test_each_rule_has_its_own_message():
     cases = {
         GOOD.replace("0.3,0.4", "0.05,0.4"): "x2 (0.05) must be greater than x1 (0.1)",
+        GOOD.replace("0.3,0.4", "0.1,0.4"): "x2 (0.1) must be greater than x1 (0.1)",
+        GOOD.replace("0.3,0.4", "0.3,0.2"): "y2 (0.2) must be greater than y1 (0.2)",
         GOOD.replace("0.3,0.4", "0.3,0.1"): "y2 (0.1) must be greater than y1 (0.2)",
         GOOD.replace("0.25}", "0.2501}"): "has more than 3 decimals",
         GOOD.replace("0.25}", "2.5e-1}"): "has more than 3 decimals",

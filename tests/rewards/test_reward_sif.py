@@ -125,6 +125,9 @@ def test_answer_reward_order_within_a_round_does_not_matter():
     assert group([wrong, right], b, 1) == [0.0, 1.0]
     # Next round: baseline 0.5 -> right earns 2 * 1 - 0.5 = 1.5, wrong stays 0 (0 < 0.5).
     assert group([right, wrong], a, 2) == [1.5, 0.0]
+    # Round 3: the baseline is round 2's mean JUDGE score (1 + 0) / 2 = 0.5, so right earns
+    # 1.5 again; had the rewards been stored, it would be (1.5 + 0) / 2 = 0.75 -> 1.25.
+    assert group([right], a, 3) == [1.5]
 
 
 def test_settings_reject_unknown_keys_and_bad_values():

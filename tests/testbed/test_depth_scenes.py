@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from cof_plugins.core.depth import load_depth
-from cof_plugins.testbed.depth_scenes import FAR, KINDS, make_scene, read_scenes, write_scenes
+from cof_plugins.testbed.depth_scenes import (
+    FAR,
+    KINDS,
+    _mask,
+    make_scene,
+    read_scenes,
+    write_scenes,
+)
 from cof_plugins.testbed.synth import COLOURS
 
 
@@ -28,6 +35,20 @@ def test_occlusion_agrees_between_rgb_and_depth(index):
         assert (levels[shown] == obj.level).all()
     # The wall is the farthest thing and the floor's bottom row the nearest.
     assert levels.max() == FAR and levels[-1].min() == 0
+
+
+def test_nearer_shapes_hide_farther_ones():
+    overlaps = 0
+    for index in range(16):
+        _, depth, scene = make_scene(index, seed=4)
+        levels = np.rint(depth * FAR).astype(int)
+        h, w = levels.shape
+        for obj in scene.objects:
+            mask = _mask(obj.shape, obj.box, w, h)
+            # Inside a shape only it or something nearer can show; never the floor behind.
+            assert (levels[mask] <= obj.level).all()
+            overlaps += int((levels[mask] < obj.level).any())
+    assert overlaps >= 3  # the scenes do overlap, so the check above bites
 
 
 def test_answers_follow_the_depths():
