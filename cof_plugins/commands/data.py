@@ -405,6 +405,13 @@ def _add_sif(sub: argparse._SubParsersAction) -> None:
         help="show the depth map in RL prompts too (the release's RL prompt is RGB only)",
     )
     p.add_argument("--distractor-rate", type=float, default=0.5)
+    p.add_argument(
+        "--decimals",
+        type=int,
+        default=3,
+        choices=(1, 2, 3),
+        help="decimals of boxes and depths in the replies (3: the format's maximum)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     _family_budget(p)
     p.set_defaults(func=_run_sif)
@@ -419,7 +426,7 @@ def _run_sif(args: argparse.Namespace) -> int:
 
     try:
         cfg = SifDataConfig(
-            ChainConfig(distractor_rate=args.distractor_rate),
+            ChainConfig(distractor_rate=args.distractor_rate, decimals=args.decimals),
             args.rl_depth_image,
             _budget(args),
             args.seed,

@@ -85,12 +85,16 @@ def _run_report(args: argparse.Namespace) -> int:
         if not sep or not (Path(path) / "summary.json").is_file():
             raise SystemExit(f"cof sif report: {item!r} is not NAME=RUN_DIR of a cof sif eval run")
         runs[name] = Path(path)
-    stages, settings = None, None
-    if args.summary:
-        data = json.loads(Path(args.summary).read_text(encoding="utf-8"))
-        stages = data.get("stages")
-        settings = [(k, str(v)) for k, v in data.get("settings", {}).items()]
-    html = build_report(runs, Path(args.data), Path(args.out), stages=stages,
-                        settings=settings, samples=args.samples)  # fmt: skip
+    data = json.loads(Path(args.summary).read_text(encoding="utf-8")) if args.summary else {}
+    settings = [(k, str(v)) for k, v in data.get("settings", {}).items()]
+    html = build_report(
+        runs,
+        Path(args.data),
+        Path(args.out),
+        stages=data.get("stages"),
+        settings=settings,
+        rollouts=data.get("rl_rollouts"),
+        samples=args.samples,
+    )
     print(f"report: {html}")
     return 0

@@ -14,6 +14,10 @@ summarised in this project's notes, re-implemented):
 3. **the chain**, read forwards: full image -> (distractor) -> wider -> targets. Every box
    carries its mean depth (``core.depth.BoxMeans``), three decimals.
 
+``decimals`` (3, the format's maximum, by default) rounds every box outwards (x1, y1 down,
+x2, y2 up, so a box never shrinks off its target or collapses) and every depth to fewer
+decimals: the tiny quickstart model learns two-decimal numbers far faster.
+
 The release's reasoning text came from an external MLLM given the image, the chain and
 the ground-truth answer; here each step gets a TEMPLATE sentence (``step_text``), so the
 data teaches the format and the geometry, not rich descriptions.
@@ -21,6 +25,7 @@ data teaches the format and the geometry, not rich descriptions.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,8 +46,11 @@ class ChainConfig:
     distractor_scale: tuple[float, float] = (0.7, 1.3)
     distractor_max_iou: float = 0.001
     max_steps: int = 50
+    decimals: int = 3
 
     def __post_init__(self) -> None:
+        if self.decimals not in (1, 2, 3):
+            raise ValueError(f"decimals must be 1, 2 or 3 (at most 3), got {self.decimals}")
         if not self.expand > 1:
             raise ValueError(f"expand must be > 1, got {self.expand}")
         if not 0 <= self.distractor_rate <= 1:
@@ -94,7 +102,7 @@ def expansions(targets: Sequence[Box], cfg: ChainConfig) -> list[list[Box]]:
     steps: list[list[Box]] = []
     current = [tuple(map(float, b)) for b in targets]
     for _ in range(cfg.max_steps):
-        current = merge_overlaps([_snap(expand(b, cfg.expand)) for b in current])
+        current = merge_overlaps([_snap(expand(b, cfg.expand), cfg.decimals) for b in current])
         steps.append(current)
         if _is_full(current):
             return steps
@@ -102,9 +110,12 @@ def expansions(targets: Sequence[Box], cfg: ChainConfig) -> list[list[Box]]:
     return steps
 
 
-def _snap(box: Box) -> Box:
-    """Round to the three decimals the reply is written with; whole-image sides snap."""
-    return tuple(number(v) for v in box)  # type: ignore[return-value]
+def _snap(box: Sequence[float], decimals: int = 3) -> Box:
+    """Round outwards to ``decimals`` (the reply's numbers), clipped to [0, 1]."""
+    scale = 10**decimals
+    down = [max(0.0, math.floor(v * scale + 1e-6) / scale) for v in box[:2]]
+    up = [min(1.0, math.ceil(v * scale - 1e-6) / scale) for v in box[2:]]
+    return tuple(number(v) for v in (*down, *up))  # type: ignore[return-value]
 
 
 def distractor(targets: Sequence[Box], rng: random.Random, cfg: ChainConfig) -> Box | None:
@@ -119,7 +130,7 @@ def distractor(targets: Sequence[Box], rng: random.Random, cfg: ChainConfig) -> 
     h = min(1.0, (base[3] - base[1]) * scale)
     for _ in range(100):
         left, top = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
-        box = _snap((left, top, left + w, top + h))
+        box = _snap((left, top, left + w, top + h), cfg.decimals)
         usable = box[2] > box[0] and box[3] > box[1]
         if usable and all(iou(box, t) < cfg.distractor_max_iou for t in targets):
             return box
@@ -130,7 +141,7 @@ def build_chain(
     targets: Sequence[Box], means: BoxMeans, rng: random.Random, cfg: ChainConfig = ChainConfig()
 ) -> tuple[list[Step], list[list[Box]]]:
     """The forward chain (full -> distractor? -> wider -> targets) and all expansion steps."""
-    targets = [_snap(tuple(map(float, b))) for b in targets]
+    targets = [_snap(tuple(map(float, b)), cfg.decimals) for b in targets]
     steps = expansions(targets, cfg)
     roles: list[tuple[str, list[Box]]] = [("full", [FULL_IMAGE])]
     if rng.random() < cfg.distractor_rate and (extra := distractor(targets, rng, cfg)):
@@ -139,7 +150,7 @@ def build_chain(
         roles.append(("wider", steps[0]))
     roles.append(("target", targets))
     chain = [
-        Step(role, tuple(boxes), tuple(number(means.mean(b)) for b in boxes))
+        Step(role, tuple(boxes), tuple(round(means.mean(b), cfg.decimals) + 0.0 for b in boxes))
         for role, boxes in roles
     ]
     return chain, steps

@@ -66,6 +66,25 @@ def test_chain_reads_from_the_full_image_to_the_targets():
     assert roles == {("full", "wider", "target"), ("full", "distractor", "wider", "target")}
 
 
+def test_fewer_decimals_round_boxes_outwards():
+    from cof_plugins.data.sif_chain import _snap
+
+    # x1, y1 down; x2, y2 up: the box never shrinks off its target.
+    assert _snap((0.123, 0.456, 0.781, 0.9999), 2) == (0.12, 0.45, 0.79, 1.0)
+    assert _snap((0.12, 0.45, 0.79, 1.0), 2) == (0.12, 0.45, 0.79, 1.0)  # already exact
+    assert _snap((0.123, 0.4, 0.5, 0.6), 3) == (0.123, 0.4, 0.5, 0.6)
+    means = BoxMeans(np.linspace(0, 1, 100).reshape(10, 10))
+    chain, _ = build_chain([(0.123, 0.2, 0.31, 0.377)], means, random.Random(1),
+                           ChainConfig(decimals=2))  # fmt: skip
+    target = chain[-1].boxes[0]
+    assert target == (0.12, 0.2, 0.31, 0.38)
+    for step in chain:
+        for value in (*step.depths, *(v for box in step.boxes for v in box)):
+            assert round(value, 2) == value
+    with pytest.raises(ValueError, match="decimals"):
+        ChainConfig(decimals=4)
+
+
 def test_sft_rows_are_well_formed_and_true_to_the_maps(sif_data):
     rows = json.loads((sif_data / "train.json").read_text())
     scenes = [json.loads(line) for line in (sif_data / "scenes.jsonl").read_text().splitlines()]

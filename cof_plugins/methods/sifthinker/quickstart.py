@@ -53,6 +53,8 @@ class QuickstartConfig:
     rl_steps: int = 2
     seed: int = 0
     max_new_tokens: int = 320
+    # Two-decimal boxes and depths (the format allows three): one token per number.
+    decimals: int = 2
 
 
 def _cmd(template: str, **paths: Path) -> list[str]:
@@ -64,6 +66,10 @@ def plan(out: Path, cfg: QuickstartConfig) -> list[Stage]:
     """Every stage as a ``cof`` argv."""
     model, data = out / "model", out / "data"
     sft_recipe = recipes_dir() / "sft" / "sifthinker_tiny_cpu.yaml"
+    # The RL prompts show the depth map too (the release's are RGB only): a tiny model
+    # trained on depth prompts writes nothing usable without it, and GRPO would see
+    # all-zero rewards.
+    data_flags = f"--decimals {cfg.decimals} --rl-depth-image {PIXELS}"
     rl_overrides = (
         f"trainer.total_training_steps={cfg.rl_steps} trainer.save_freq={cfg.rl_steps} "
         "trainer.logger=[console]"
@@ -72,9 +78,9 @@ def plan(out: Path, cfg: QuickstartConfig) -> list[Stage]:
         Stage("tiny model", _cmd(f"tiny-model {{m}} --size small --method sifthinker "
                                  f"--family {FAMILY}", m=model / "base")),
         Stage("train data", _cmd(f"data sif {{d}} -n {cfg.train_samples} --seed {cfg.seed} "
-                                 f"{PIXELS}", d=data / "train")),
+                                 f"{data_flags}", d=data / "train")),
         Stage("held-out data", _cmd(f"data sif {{d}} -n {cfg.eval_samples} --seed "
-                                    f"{cfg.seed + 1} {PIXELS}", d=data / "heldout")),
+                                    f"{cfg.seed + 1} {data_flags}", d=data / "heldout")),
         Stage("sft", _cmd(f"sft {{r}} model_name_or_path={{b}} dataset_dir=cof:{{d}} "
                           f"output_dir={{o}} max_steps={cfg.sft_steps} "
                           f"learning_rate={cfg.sft_lr}",
@@ -83,9 +89,11 @@ def plan(out: Path, cfg: QuickstartConfig) -> list[Stage]:
                                  a=out / "sft", b=model / "base", o=model / "sft")),
         Stage("rl", _cmd("rl sifthinker_tiny_cpu actor_rollout_ref.model.path={m} "
                          "data.train_files={t} data.val_files={v} "
-                         f"trainer.default_local_dir={{o}} {rl_overrides}",
+                         f"trainer.default_local_dir={{o}} trainer.rollout_data_dir={{r}} "
+                         f"{rl_overrides}",
                          m=model / "sft", t=data / "train" / "rl.parquet",
-                         v=data / "heldout" / "rl.parquet", o=out / "rl")),
+                         v=data / "heldout" / "rl.parquet", o=out / "rl",
+                         r=out / "rl_rollouts")),
         Stage("export rl", _cmd(f"export --rl-checkpoint {{c}} --out {{o}} {PIXELS}",
                                 c=out / "rl", o=model / "rl")),
     ]  # fmt: skip
@@ -165,11 +173,35 @@ def write_summary(out: Path, stages: list[Stage], cfg: QuickstartConfig, total: 
             for s in stages
         ],
         "eval": evals,
+        "rl_rollouts": rollout_summary(out / "rl_rollouts"),
     }
     tmp = out / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     tmp.replace(out / "summary.json")
     return summary
+
+
+def rollout_summary(folder: Path) -> list[dict[str, Any]]:
+    """Per GRPO step: rollouts, mean summed reward, share with well-formed areas (verl's
+    ``trainer.rollout_data_dir`` dump: one JSONL per step with each output and score)."""
+    from cof_plugins.core.sif import parse_sif
+    from cof_plugins.methods.sifthinker.evaluate import areas_well_formed
+
+    steps = []
+    for path in sorted(
+        folder.glob("*.jsonl"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0
+    ):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        if not rows:
+            continue
+        formed = [areas_well_formed(parse_sif(r["output"])) for r in rows]
+        steps.append({
+            "step": rows[0].get("step"),
+            "rollouts": len(rows),
+            "mean_score": round(sum(float(r["score"]) for r in rows) / len(rows), 4),
+            "areas_well_formed": round(sum(formed) / len(rows), 4),
+        })  # fmt: skip
+    return steps
 
 
 def _print(summary: dict, out: Path) -> None:
@@ -181,4 +213,9 @@ def _print(summary: dict, out: Path) -> None:
         print(f"  {name}: well-formed areas {100 * e['areas_well_formed']:.0f}%, whole format "
               f"{100 * e['well_formed']:.0f}%, answers {100 * e['answer_accuracy']:.0f}%, "
               f"IoU {e['iou']:.2f}, depth {e['depth']:.2f}")  # fmt: skip
+    for step in summary["rl_rollouts"]:
+        print(
+            f"  GRPO step {step['step']}: {step['rollouts']} rollouts, mean reward "
+            f"{step['mean_score']:.3f}, well-formed areas {100 * step['areas_well_formed']:.0f}%"
+        )
     print(f"\nopen: {out / 'report' / 'report.html'}")

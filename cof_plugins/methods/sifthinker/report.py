@@ -76,6 +76,7 @@ def build_report(
     *,
     stages: list[dict[str, Any]] | None = None,
     settings: list[tuple[str, str]] | None = None,
+    rollouts: list[dict[str, Any]] | None = None,
     samples: int = 6,
 ) -> Path:
     """Write ``out_dir/report.md`` and ``report.html``; returns the HTML path."""
@@ -89,6 +90,11 @@ def build_report(
     blocks.append(("table", header, _summary_rows(runs)))
     if settings:
         blocks += [("h", 2, "What it took"), ("table", ["setting", "value"], settings)]
+    if rollouts:
+        rows = [[str(r["step"]), str(r["rollouts"]), f"{r['mean_score']:.3f}",
+                 f"{100 * r['areas_well_formed']:.0f}%"] for r in rollouts]  # fmt: skip
+        header = ["GRPO step", "rollouts", "mean reward (sum of 4)", "well-formed areas"]
+        blocks += [("h", 2, "GRPO rollouts (verl, CPU)"), ("table", header, rows)]
     if stages:
         rows = [[s["stage"], f"{s['seconds']:.1f}", "ok" if s["exit"] == 0 else str(s["exit"])]
                 for s in stages]  # fmt: skip
