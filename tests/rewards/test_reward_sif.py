@@ -188,3 +188,23 @@ def test_depth_map_is_read_from_the_row(tmp_path):
     assert depth_means(str(path)).mean(FULL) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="not found"):
         depth_means(str(tmp_path / "none.png"))
+
+
+def test_client_judge_decides_what_rules_cannot():
+    from cof_plugins.judge import JudgeClient, JudgeConfig
+    from cof_plugins.rewards.answer_judge import ClientJudge
+    from cof_plugins.testbed.openai_server import FakeOpenAIServer, error, verdict
+
+    with FakeOpenAIServer(models=("judge",)) as server:
+        config = JudgeConfig(url=server.url, model="judge", max_retries=0, timeout_s=2.0)
+        judge = ClientJudge(JudgeClient(config))
+        server.script = [verdict(1)]
+        # "red" vs "red": rules decide, no request is made.
+        assert asyncio.run(judge.score("Q?", "red", "red")).source == "rules"
+        # "the red one" vs "red": rules cannot tell; the judge says right.
+        judged = asyncio.run(judge.score("Q?", "the red one", "red"))
+        assert (judged.score, judged.source) == (1.0, "judge") and len(server.chat_requests) == 1
+        # The judge fails: the fallback policy ('rules': undecided counts as wrong) decides.
+        server.script = [error(500)]
+        judged = asyncio.run(judge.score("Q?", "the blue one", "red"))
+        assert (judged.score, judged.source) == (0.0, "fallback")
