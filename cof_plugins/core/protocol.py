@@ -54,7 +54,7 @@ TOOL_NAME = "image_zoom_in_tool"
 DEFAULT_PROTOCOL = "unified"
 _KEYS = (
     "name", "description", "inherit", "tool_schema", "system", "question", "options_header",
-    "wrappers", "user_suffix", "wrapper_position",
+    "wrappers", "user_suffix", "wrapper_position", "extra",
 )  # fmt: skip
 _REQUIRED = ("tool_schema", "system", "question", "options_header", "wrappers", "user_suffix")
 _TEXT_KEYS = (
@@ -282,6 +282,8 @@ def _check_keys(raw: dict[str, Any], path: Path) -> None:
         _check_wrappers(raw["wrappers"], path)
     if "tool_schema" in raw:
         _check_tool_schema(raw["tool_schema"], path)
+    if "extra" in raw and not isinstance(raw["extra"], Mapping):
+        raise ProtocolError(_wrong_type(path, "extra", raw["extra"], "a mapping name -> value"))
     position = raw.get("wrapper_position", _POSITIONS[0])
     if position not in _POSITIONS:
         raise ProtocolError(
@@ -309,6 +311,8 @@ def _build(raw: dict[str, Any], path: Path) -> Protocol:
         user_suffix=raw["user_suffix"].strip(),
         wrapper_position=raw.get("wrapper_position", _POSITIONS[0]), source=str(path),
         digest=digest,
+        # Method-specific strings (e.g. SIFThinker's image labels), read by that method's code.
+        extra=dict(raw.get("extra") or {}),
     )  # fmt: skip
 
 

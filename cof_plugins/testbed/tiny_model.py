@@ -35,6 +35,17 @@ QWEN_SPECIAL_TOKENS = (
     "<|video_pad|>",
 )
 COF_TAGS = ("<tool_call>", "</tool_call>", "<think>", "</think>", "<answer>", "</answer>")
+# SIFThinker's block tags, added (as ordinary tokens) to tiny models built for that method,
+# with one token per number of up to two decimals as JSON writes them (0.0, 0.5, 0.25, 1.0):
+# a 1M-parameter model learns boxes of whole-number tokens in minutes, digit strings not.
+SIF_TAGS = ("<area>", "</area>", "<text>", "</text>")
+SIF_NUMBERS = (
+    "0.0",
+    "1.0",
+    *(f"0.{i}" for i in range(1, 10)),
+    *(f"0.{i:02d}" for i in range(1, 100) if i % 10),
+)
+METHODS = ("cof", "sifthinker")
 # Small enough for 2 CPU cores, large enough for multi-image CoF conversations.
 TINY_BUDGET = PixelBudget(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 64)
 
@@ -59,8 +70,8 @@ SIZES = {
 }
 
 
-def build_tokenizer(vocab_size: int = 1024):
-    """Train a byte-level BPE on the CoF corpus and wrap it as a Qwen2 tokenizer."""
+def build_tokenizer(vocab_size: int = 1024, method: str = "cof"):
+    """Train a byte-level BPE on the method's corpus and wrap it as a Qwen2 tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2TokenizerFast
 
@@ -73,7 +84,7 @@ def build_tokenizer(vocab_size: int = 1024):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(training_corpus(), trainer=trainer)
+    bpe.train_from_iterator(training_corpus(method=method), trainer=trainer)
     tok = Qwen2TokenizerFast(
         tokenizer_object=bpe,
         bos_token=None,
@@ -82,7 +93,8 @@ def build_tokenizer(vocab_size: int = 1024):
         unk_token=None,
         additional_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]),
     )
-    tok.add_tokens(list(COF_TAGS), special_tokens=False)
+    extra = (*SIF_TAGS, *SIF_NUMBERS) if method == "sifthinker" else ()
+    tok.add_tokens([*COF_TAGS, *extra], special_tokens=False)
     tok.model_max_length = 32768
     return tok
 
@@ -205,16 +217,24 @@ def build_processor(family: str, tok, budget: PixelBudget = TINY_BUDGET):
 
 
 def build_tiny_model(
-    out_dir: str | Path, family: str = "qwen2_5_vl", *, seed: int = 0, size: TinySize = TinySize()
+    out_dir: str | Path,
+    family: str = "qwen2_5_vl",
+    *,
+    seed: int = 0,
+    size: TinySize = TinySize(),
+    method: str = "cof",
 ) -> Path:
-    """Write a complete tiny checkpoint (config, weights, tokenizer, processor) to ``out_dir``."""
+    """Write a complete tiny checkpoint (config, weights, tokenizer, processor) to ``out_dir``.
+
+    ``method`` picks the tokenizer's corpus and tags (``sifthinker`` adds its block tags).
+    """
     import torch
     import transformers
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    tok = build_tokenizer(size.vocab_size)
+    tok = build_tokenizer(size.vocab_size, method)
     config = build_config(family, tok, size)
     model = transformers.AutoModelForImageTextToText.from_config(config)
     model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>")]
@@ -222,7 +242,9 @@ def build_tiny_model(
     model.save_pretrained(out)
     build_processor(family, tok).save_pretrained(out)
     tok.save_pretrained(out)
-    (out / "cof_tiny.json").write_text(json.dumps({"family": family, "seed": seed}) + "\n")
+    (out / "cof_tiny.json").write_text(
+        json.dumps({"family": family, "seed": seed, "method": method}) + "\n"
+    )
     log.info("tiny %s model written to %s (%d parameters)", family, out,
              sum(p.numel() for p in model.parameters()))  # fmt: skip
     return out

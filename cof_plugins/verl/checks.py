@@ -70,17 +70,25 @@ class Findings:
 Check = Callable[[DictConfig, Findings], None]
 
 
+def single_turn(config: DictConfig) -> bool:
+    """A single-turn recipe (SIFThinker): no tools, verl's ``single_turn_agent``."""
+    loop = select(config, "actor_rollout_ref.rollout.agent.default_agent_loop")
+    return not select(config, f"{MULTI_TURN}.enable") and loop == "single_turn_agent"
+
+
 def check_config(config: DictConfig, unresolved: dict[str, Any] | None = None) -> Findings:
     """Run every check on a composed and resolved config.
 
     ``unresolved`` is the same config before resolution (``prepare`` keeps it): the model
-    check needs to see ``${oc.env:...}`` fallbacks as written.
+    check needs to see ``${oc.env:...}`` fallbacks as written. Single-turn recipes skip the
+    tool checks (parser, agent loop, tool YAML, crop budgets): they have no tool by design.
     """
     from cof_plugins.verl import cluster_checks as cluster
 
     found = Findings()
+    tool_checks: list[Check] = [] if single_turn(config) else [_parser, _agent_loop, _tools]
     checks: list[Check] = [
-        _types, _parser, _agent_loop, _tools, _chat_template, _reward, _data, _verl_rules,
+        _types, *tool_checks, _chat_template, _reward, _data, _verl_rules,
         cluster.check_checkpoints, cluster.check_judge, cluster.check_token_budget,
     ]  # fmt: skip
     if unresolved is not None:
@@ -266,7 +274,19 @@ def _verl_rules(config: DictConfig, found: Findings) -> None:
         try:
             validate_config(config, need_reference_policy(config), need_critic(config))
         except (AssertionError, ValueError) as exc:
+            if _vllm_missing(config, exc):
+                found.warnings.append(
+                    "vLLM is not installed here, so verl's LoRA-rank check for vLLM (its "
+                    "last check) was skipped; run `cof validate` in the RL environment"
+                )
+                return
             found.errors.append(f"verl's validate_config: {exc}")
+
+
+def _vllm_missing(config: DictConfig, exc: Exception) -> bool:
+    """verl imports vLLM to check a LoRA rank; without vLLM that import raises."""
+    uses_vllm = select(config, "actor_rollout_ref.rollout.name") == "vllm"
+    return uses_vllm and importlib.util.find_spec("vllm") is None and "vllm" in str(exc)
 
 
 def key_settings(config: DictConfig) -> list[tuple[str, Any]]:

@@ -22,6 +22,8 @@ def test_the_expected_recipes_ship():
         "qwen2_5_vl_3b_single_gpu",
         "qwen3_vl_8b_grpo",
         "tiny_cpu",
+        "sifthinker_qwen2_5_vl_7b_grpo",
+        "sifthinker_tiny_cpu",
     } <= set(RECIPES)
 
 
@@ -35,9 +37,43 @@ def test_recipe_validates(name, tiny_model_factory, tmp_path, monkeypatch):
     prepared = prepare(name, [f"actor_rollout_ref.model.path={model}"])
     assert prepared.findings.errors == []
     config = prepared.config
-    assert config.actor_rollout_ref.rollout.multi_turn.format == "cof"
     assert config.actor_rollout_ref.model.custom_chat_template.startswith("{#- CoF chat template")
+    if name.startswith("sifthinker"):  # single turn, no tool
+        assert config.actor_rollout_ref.rollout.agent.default_agent_loop == "single_turn_agent"
+        assert config.data.train_files == f"{tmp_path}/train/rl.parquet"
+        return
+    assert config.actor_rollout_ref.rollout.multi_turn.format == "cof"
     assert config.data.train_files == f"{tmp_path}/rl/train.parquet"
+
+
+def test_sifthinker_recipe_has_the_release_settings():
+    from cof_plugins.verl.recipe import resolve
+
+    c = resolve(compose_recipe("sifthinker_qwen2_5_vl_7b_grpo"))
+    actor, rollout, model = (
+        c.actor_rollout_ref.actor,
+        c.actor_rollout_ref.rollout,
+        (c.actor_rollout_ref.model),
+    )
+    assert (rollout.n, rollout.temperature, actor.optim.lr) == (8, 1.0, 1e-5)
+    assert (actor.use_kl_loss, actor.kl_loss_coef, actor.kl_loss_type) == (True, 0.04, "low_var_kl")
+    assert (actor.clip_ratio, actor.loss_agg_mode) == (0.2, "seq-mean-token-mean")
+    assert (model.lora_rank, model.lora_alpha, model.exclude_modules) == (64, 128, ".*visual.*")
+    assert not rollout.multi_turn.enable and c.trainer.total_epochs == 1
+    assert rollout.response_length == 2048
+    kwargs = c.reward.custom_reward_function.reward_kwargs
+    assert kwargs.method == "sifthinker" and kwargs.progress_dir.endswith("/sif_progress")
+    tiny = resolve(compose_recipe("sifthinker_tiny_cpu"))
+    assert tiny.trainer.device == "cpu" and tiny.actor_rollout_ref.rollout.name == "hf"
+    assert tiny.actor_rollout_ref.model.lora_rank == 0
+    assert tiny.reward.custom_reward_function.reward_kwargs.method == "sifthinker"
+
+
+def test_tool_recipes_still_need_their_tool(tmp_path):
+    from cof_plugins.verl.launcher import prepare
+
+    broken = prepare("tiny_cpu", ["actor_rollout_ref.rollout.multi_turn.enable=false"])
+    assert any("multi_turn.enable is false" in e for e in broken.findings.errors)
 
 
 def test_paper_recipe_has_the_paper_settings():

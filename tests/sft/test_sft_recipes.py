@@ -28,6 +28,8 @@ def test_the_expected_recipes_ship():
         "qwen2_5_vl_3b_single_gpu.yaml",
         "qwen2_5_vl_32b_lora.yaml",
         "qwen3_vl_8b_lora.yaml",
+        "sifthinker_qwen2_5_vl_7b_lora.yaml",
+        "sifthinker_tiny_cpu.yaml",
     }
     assert expected <= set(ALL)
     assert {"zero2", "zero3", "zero3_offload"} <= set(available_ds_configs())
@@ -64,6 +66,19 @@ def test_paper_recipe_has_the_paper_settings(tiny_model, tmp_path):
     raw = load_recipe(RECIPES / "paper_qwen2_5_vl_7b_lora.yaml")
     assert raw["deepspeed"] == "cof:zero3" and raw["enable_liger_kernel"] is True
     assert all(("set aside" in n) or ("JSON only" in n) or ("use_cpu" in n) for n in notes)
+
+
+def test_sifthinker_recipe_has_the_release_settings(tiny_model, tmp_path):
+    overrides = [f"model_name_or_path={tiny_model}", f"output_dir={tmp_path}"]
+    (model, data, training, ft, _), _ = validate_recipe(
+        RECIPES / "sifthinker_qwen2_5_vl_7b_lora.yaml", overrides
+    )
+    assert (ft.finetuning_type, ft.lora_rank, ft.lora_target) == ("lora", 8, ["all"])
+    assert training.learning_rate == 1e-4 and training.num_train_epochs == 3
+    assert training.lr_scheduler_type == "cosine" and training.warmup_ratio == 0.1
+    assert (training.per_device_train_batch_size, training.gradient_accumulation_steps) == (2, 8)
+    assert data.cutoff_len == 2048 and data.val_size == 0.1 and training.bf16
+    assert model.image_max_pixels == 262144 and ft.freeze_vision_tower
 
 
 def test_a_typo_is_rejected_by_the_parser(tiny_model):
