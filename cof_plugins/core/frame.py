@@ -2,51 +2,24 @@
 
 Box coordinates in CoF are pixels (or a normalised scale) *of the frame*, so SFT, RL and
 eval must all produce the same frame for the same image. Every recipe carries one
-``PixelBudget``; every stage hands it to its processor, and this module is the single place
-that says what size results.
+``PixelBudget`` (bounds on the frame's area, the same meaning for every family); every stage
+hands it to its processor through ``FamilySpec.processor_bounds``, and this module is the
+single place that says what size results, with each family's own resize rule
+(``core.families``).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-# The aspect-ratio limit the Qwen processors enforce.
-MAX_ASPECT_RATIO = 200
-
-
-@dataclass(frozen=True)
-class FamilySpec:
-    """What differs between supported base-model families."""
-
-    name: str
-    patch_size: int
-    merge_size: int
-    # How boxes in tool calls are written for this family (see core.coords).
-    coords: str
-    # LLaMA-Factory template and mm-plugin names of the stock template this family extends.
-    hf_model_type: str
-
-    @property
-    def factor(self) -> int:
-        """Frame sides are multiples of this (patch size times the spatial merge)."""
-        return self.patch_size * self.merge_size
-
-
-FAMILIES: dict[str, FamilySpec] = {
-    "qwen2_vl": FamilySpec("qwen2_vl", 14, 2, "rel1000", "qwen2_vl"),
-    "qwen2_5_vl": FamilySpec("qwen2_5_vl", 14, 2, "abs", "qwen2_5_vl"),
-    "qwen3_vl": FamilySpec("qwen3_vl", 16, 2, "rel1000", "qwen3_vl"),
-}
-
-
-def get_family(name: str) -> FamilySpec:
-    """Look a family up by name, listing the known ones on a miss."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        known = ", ".join(sorted(FAMILIES))
-        raise KeyError(f"unknown model family {name!r}; known families: {known}") from None
+# Families live in core.families (one declaration each); these names stay importable here.
+from cof_plugins.core.families import (
+    FAMILIES,
+    MAX_ASPECT_RATIO,
+    FamilySpec,
+    get_family,
+    smart_resize,
+)
 
 
 @dataclass(frozen=True)
@@ -64,49 +37,20 @@ class PixelBudget:
             )
 
 
-def smart_resize(
-    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
-) -> tuple[int, int]:
-    """Return (height, width): sides snapped to ``factor`` with area inside the budget.
-
-    Same arithmetic as the Qwen-VL image processors (including Python's round-half-even),
-    so the result equals what the processor produces; tests check this against the real
-    processors of each family.
-    """
-    if height <= 0 or width <= 0:
-        raise ValueError(f"image size must be positive, got {width}x{height}")
-    if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
-        raise ValueError(
-            f"image {width}x{height} has aspect ratio above {MAX_ASPECT_RATIO}; "
-            "the Qwen-VL processors refuse it, so crop or pad it first"
-        )
-    h_bar = round(height / factor) * factor
-    w_bar = round(width / factor) * factor
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / factor) * factor
-        w_bar = math.ceil(width * beta / factor) * factor
-    return h_bar, w_bar
-
-
 def frame_size(
     size: tuple[int, int], family: str | FamilySpec, budget: PixelBudget | None = None
 ) -> tuple[int, int]:
     """(width, height) of the frame the model sees for an image of ``size`` = (width, height)."""
-    spec = get_family(family) if isinstance(family, str) else family
+    spec = get_family(family)
     budget = budget or PixelBudget()
     width, height = size
-    h, w = smart_resize(height, width, spec.factor, budget.min_pixels, budget.max_pixels)
+    h, w = spec.resize(height, width, budget.min_pixels, budget.max_pixels)
     return w, h
 
 
 def grid_thw(size: tuple[int, int], family: str | FamilySpec, budget: PixelBudget | None = None):
     """(t, h, w) patch grid of one image, as the processor's ``image_grid_thw`` reports it."""
-    spec = get_family(family) if isinstance(family, str) else family
+    spec = get_family(family)
     w, h = frame_size(size, spec, budget)
     return 1, h // spec.patch_size, w // spec.patch_size
 
@@ -114,7 +58,20 @@ def grid_thw(size: tuple[int, int], family: str | FamilySpec, budget: PixelBudge
 def image_tokens(
     size: tuple[int, int], family: str | FamilySpec, budget: PixelBudget | None = None
 ) -> int:
-    """Number of ``<|image_pad|>`` tokens one image expands to in the prompt."""
-    spec = get_family(family) if isinstance(family, str) else family
+    """Number of image placeholder tokens (``<|image_pad|>``, ``<|image|>``) one image becomes."""
+    spec = get_family(family)
     t, h, w = grid_thw(size, spec, budget)
     return t * h * w // (spec.merge_size**2)
+
+
+__all__ = [
+    "FAMILIES",
+    "MAX_ASPECT_RATIO",
+    "FamilySpec",
+    "PixelBudget",
+    "frame_size",
+    "get_family",
+    "grid_thw",
+    "image_tokens",
+    "smart_resize",
+]
