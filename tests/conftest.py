@@ -11,7 +11,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-FAMILIES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl")
+# Every supported family, from the one place families are declared.
+FAMILIES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "qwen3_5", "glm4v")
 
 
 @pytest.fixture(scope="session")

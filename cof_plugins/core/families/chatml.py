@@ -6,10 +6,21 @@ from cof_plugins.core.families.spec import ChatFormat, Tokens
 
 TOKENS = Tokens(
     special=(
-        "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>",
-        "<|object_ref_end|>", "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>",
-        "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
-    ),  # fmt: skip
+        "<|endoftext|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|object_ref_start|>",
+        "<|object_ref_end|>",
+        "<|box_start|>",
+        "<|box_end|>",
+        "<|quad_start|>",
+        "<|quad_end|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|vision_pad|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+    ),
     eos="<|im_end|>",
     pad="<|endoftext|>",
     end_of_turn="<|im_end|>",

@@ -35,11 +35,25 @@ SPEC = FamilySpec(
     tokens=Tokens(
         # Vocabulary order of GLM-4.1V (<|endoftext|> 151329 ... <|video|> 151344).
         special=(
-            "<|endoftext|>", "[MASK]", "[gMASK]", "[sMASK]", "<sop>", "<eop>", "<|system|>",
-            "<|user|>", "<|assistant|>", "<|observation|>", "<|begin_of_image|>",
-            "<|end_of_image|>", "<|begin_of_video|>", "<|end_of_video|>", "<|image|>",
-            "<|video|>", "<|begin_of_box|>", "<|end_of_box|>",
-        ),  # fmt: skip
+            "<|endoftext|>",
+            "[MASK]",
+            "[gMASK]",
+            "[sMASK]",
+            "<sop>",
+            "<eop>",
+            "<|system|>",
+            "<|user|>",
+            "<|assistant|>",
+            "<|observation|>",
+            "<|begin_of_image|>",
+            "<|end_of_image|>",
+            "<|begin_of_video|>",
+            "<|end_of_video|>",
+            "<|image|>",
+            "<|video|>",
+            "<|begin_of_box|>",
+            "<|end_of_box|>",
+        ),
         eos="<|endoftext|>",
         pad="<|endoftext|>",
         end_of_turn="<|user|>",
@@ -76,11 +90,20 @@ SPEC = FamilySpec(
     llamafactory=LlamaFactory(base_template="glm4v", mm_plugin="glm4v"),
     tiny=Tiny(
         rope={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
-        vision={"num_heads": 2, "in_channels": 3, "temporal_patch_size": 2,
-                "intermediate_size": 64, "patch_size": 14, "spatial_merge_size": 2,
-                "image_size": 56},  # fmt: skip
-        vision_sizes={"depth": "vision_depth", "hidden_size": "vision_hidden",
-                      "out_hidden_size": "hidden"},  # fmt: skip
+        vision={
+            "num_heads": 2,
+            "in_channels": 3,
+            "temporal_patch_size": 2,
+            "intermediate_size": 64,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "image_size": 56,
+        },
+        vision_sizes={
+            "depth": "vision_depth",
+            "hidden_size": "vision_hidden",
+            "out_hidden_size": "hidden",
+        },
     ),
     limits=(
         "the stock glm4v LLaMA-Factory template is a reasoning template that drops <think> "

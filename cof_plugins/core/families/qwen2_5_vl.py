@@ -23,10 +23,20 @@ SPEC = FamilySpec(
     tiny=Tiny(
         rope={"rope_type": "default", "rope_theta": 1e6},
         # Window attention everywhere but the tiny tower's last (second) block.
-        vision={"num_heads": 2, "in_channels": 3, "temporal_patch_size": 2,
-                "intermediate_size": 64, "patch_size": 14, "spatial_merge_size": 2,
-                "window_size": 56, "fullatt_block_indexes": [1]},  # fmt: skip
-        vision_sizes={"depth": "vision_depth", "hidden_size": "vision_hidden",
-                      "out_hidden_size": "hidden"},  # fmt: skip
+        vision={
+            "num_heads": 2,
+            "in_channels": 3,
+            "temporal_patch_size": 2,
+            "intermediate_size": 64,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "window_size": 56,
+            "fullatt_block_indexes": [1],
+        },
+        vision_sizes={
+            "depth": "vision_depth",
+            "hidden_size": "vision_hidden",
+            "out_hidden_size": "hidden",
+        },
     ),
 )

@@ -21,8 +21,18 @@ SPEC = FamilySpec(
     llamafactory=LlamaFactory(base_template="qwen2_vl", mm_plugin="qwen2_vl"),
     tiny=Tiny(
         rope={"rope_type": "default", "rope_theta": 1e6},
-        vision={"num_heads": 2, "in_channels": 3, "temporal_patch_size": 2, "mlp_ratio": 2,
-                "patch_size": 14, "spatial_merge_size": 2},  # fmt: skip
-        vision_sizes={"depth": "vision_depth", "embed_dim": "vision_hidden", "hidden_size": "hidden"},
+        vision={
+            "num_heads": 2,
+            "in_channels": 3,
+            "temporal_patch_size": 2,
+            "mlp_ratio": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+        },
+        vision_sizes={
+            "depth": "vision_depth",
+            "embed_dim": "vision_hidden",
+            "hidden_size": "hidden",
+        },
     ),
 )

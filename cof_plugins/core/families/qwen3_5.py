@@ -23,18 +23,36 @@ SPEC = FamilySpec(
     # <tool_response>; the CoF template extends it with neither.
     llamafactory=LlamaFactory(base_template="qwen3_5", mm_plugin="qwen3_vl"),
     tiny=Tiny(
-        rope={"rope_type": "default", "rope_theta": 1e7, "mrope_interleaved": True,
-              "partial_rotary_factor": 0.5},  # fmt: skip
+        rope={
+            "rope_type": "default",
+            "rope_theta": 1e7,
+            "mrope_interleaved": True,
+            "partial_rotary_factor": 0.5,
+        },
         # Every second layer is full attention, so even 2 layers have one of each kind.
-        text={"full_attention_interval": 2, "linear_conv_kernel_dim": 4,
-              "linear_key_head_dim": 16, "linear_value_head_dim": 16,
-              "linear_num_key_heads": 2, "linear_num_value_heads": 4},  # fmt: skip
+        text={
+            "full_attention_interval": 2,
+            "linear_conv_kernel_dim": 4,
+            "linear_key_head_dim": 16,
+            "linear_value_head_dim": 16,
+            "linear_num_key_heads": 2,
+            "linear_num_value_heads": 4,
+        },
         text_sizes={"head_dim": "head_dim"},
-        vision={"num_heads": 2, "in_channels": 3, "temporal_patch_size": 2,
-                "intermediate_size": 64, "patch_size": 16, "spatial_merge_size": 2,
-                "num_position_embeddings": 64},  # fmt: skip
-        vision_sizes={"depth": "vision_depth", "hidden_size": "vision_hidden",
-                      "out_hidden_size": "hidden"},  # fmt: skip
+        vision={
+            "num_heads": 2,
+            "in_channels": 3,
+            "temporal_patch_size": 2,
+            "intermediate_size": 64,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "num_position_embeddings": 64,
+        },
+        vision_sizes={
+            "depth": "vision_depth",
+            "hidden_size": "vision_hidden",
+            "out_hidden_size": "hidden",
+        },
     ),
     limits=(
         "linear-attention layers run transformers' pure-torch Gated DeltaNet unless "

@@ -23,10 +23,20 @@ SPEC = FamilySpec(
     tiny=Tiny(
         rope={"rope_type": "default", "rope_theta": 5e5, "mrope_interleaved": True},
         text_sizes={"head_dim": "head_dim"},
-        vision={"num_heads": 2, "in_channels": 3, "temporal_patch_size": 2,
-                "intermediate_size": 64, "patch_size": 16, "spatial_merge_size": 2,
-                "num_position_embeddings": 64, "deepstack_visual_indexes": [0]},  # fmt: skip
-        vision_sizes={"depth": "vision_depth", "hidden_size": "vision_hidden",
-                      "out_hidden_size": "hidden"},  # fmt: skip
+        vision={
+            "num_heads": 2,
+            "in_channels": 3,
+            "temporal_patch_size": 2,
+            "intermediate_size": 64,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0],
+        },
+        vision_sizes={
+            "depth": "vision_depth",
+            "hidden_size": "vision_hidden",
+            "out_hidden_size": "hidden",
+        },
     ),
 )
