@@ -15,7 +15,8 @@ Decisions: ``think`` is the first complete ``<think>...</think>``, ``answer`` th
 complete ``<answer>...</answer>``, ``boxed`` the last ``\\boxed{...}`` in the answer (else in
 the text). Tool calls inside ``<think>`` are read too: the turn is the unit, as in the agent
 loop. A ``<tool_call>`` without its closing tag runs to the next ``<tool_call>`` or to the
-end of the text.
+end of the text. Box markers some families wrap boxes and answers in (GLM-4.1V's
+``<|begin_of_box|>..<|end_of_box|>``) are dropped before reading.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from cof_plugins.core.families import strip_box_markers
 
 ZOOM_TOOL = "image_zoom_in_tool"
 # Keys read as the box, in priority order; the first present wins.
@@ -79,17 +82,18 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
     """Parse one assistant turn; never raises for a ``str`` input."""
     if not isinstance(text, str):
         raise TypeError(f"parse_turn expects the turn's text as str, got {type(text).__name__}")
-    answer = _last_between(text, "<answer>", "</answer>")
+    clean = strip_box_markers(text)
+    answer = _last_between(clean, "<answer>", "</answer>")
     calls: list[ToolCall] = []
     errors: list[ToolCallError] = []
-    for raw in _tool_call_bodies(text):
+    for raw in _tool_call_bodies(clean):
         result = _read_call(raw, tuple(tool_names))
         (calls if isinstance(result, ToolCall) else errors).append(result)
     boxed = last_boxed(answer) if answer is not None else None
     return ParsedTurn(
-        think=_first_between(text, "<think>", "</think>"),
+        think=_first_between(clean, "<think>", "</think>"),
         answer=answer,
-        boxed=boxed if boxed is not None else last_boxed(text),
+        boxed=boxed if boxed is not None else last_boxed(clean),
         tool_calls=calls,
         errors=errors,
         text=text,
