@@ -78,6 +78,7 @@ SPEC = FamilySpec(
         user="<|user|>\n{content}<|assistant|>\n",
         assistant="{content}",
         opener_ends_turn=True,
+        roles_in_decoded_text=False,
         box_markers=("<|begin_of_box|>", "<|end_of_box|>"),
     ),
     classes=Classes(

@@ -89,6 +89,10 @@ class ChatFormat:
     answer: tuple[str, str] = ("<answer>", "</answer>")
     # Markers the model puts around a box or a final answer (GLM-4.1V); read, never written.
     box_markers: tuple[str, str] | None = None
+    # Whether role names survive decoding with skip_special_tokens (Qwen: "user"/"assistant"
+    # are plain text after <|im_start|>; GLM: <|user|> is one special token and vanishes).
+    # The reward splits verl's decoded response into turns by it (rewards.segments).
+    roles_in_decoded_text: bool = True
 
 
 @dataclass(frozen=True)
