@@ -28,6 +28,9 @@ REQUIREMENTS = (
     ("vllm", ">=0.11", "rl-gpu", "bash launch/setup_env.sh rl (GPU nodes only)"),
     ("deepspeed", ">=0.15", "sft-gpu", "pip install deepspeed (ZeRO-3 recipes)"),
     ("flash-attn", ">=2.6", "gpu", "pip install flash-attn --no-build-isolation (optional)"),
+    # Qwen3.5's linear-attention kernels (CUDA); without them its layers run in slow torch.
+    ("flash-linear-attention", ">=0.3", "qwen3_5-gpu", "pip install flash-linear-attention"),
+    ("causal-conv1d", ">=1.4", "qwen3_5-gpu", "pip install causal-conv1d --no-build-isolation"),
 )
 # LLaMA-Factory 0.9.5 caps transformers below verl's GPU pin: one env cannot hold both on GPUs.
 SFT_TRANSFORMERS = SpecifierSet(">=4.55,<5.6")
@@ -92,6 +95,20 @@ def runnable(found: dict[str, Check], gpus: list[str]) -> dict[str, bool]:
     }
 
 
+def family_lines() -> list[str]:
+    """One line per supported family, then what a trainer cannot do with it, plainly."""
+    from cof_plugins.core.families import FAMILIES
+
+    lines = []
+    for spec in FAMILIES.specs():
+        lines.append(
+            f"  {spec.name:<11} {spec.title:<11} frames x{spec.factor:<3} boxes {spec.coords:<8}"
+            f"template {spec.cof_template:<15} {spec.checkpoint}"
+        )
+        lines.extend(f"      note: {limit}" for limit in spec.limits)
+    return lines
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check versions and devices; say which recipes can run")
     p.set_defaults(func=run)
@@ -99,14 +116,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     found = {c.name: c for c in checks()}
-    print(f"{'package':<14} {'installed':<16} {'wanted':<18} status")
+    print(f"{'package':<22} {'installed':<16} {'wanted':<18} status")
     for c in found.values():
-        print(f"{c.name:<14} {c.installed or '-':<16} {c.wanted:<18} {c.status}")
+        print(f"{c.name:<22} {c.installed or '-':<16} {c.wanted:<18} {c.status}")
     gpus = devices()
     print(f"\nGPUs: {', '.join(gpus) if gpus else 'none (CPU recipes only)'}")
     print("\nrecipes this environment can run:")
     for recipe, can in runnable(found, gpus).items():
         print(f"  {'yes' if can else 'no ':<4} {recipe}")
+    print("\nmodel families (every one also runs the tiny CPU recipes):")
+    print("\n".join(family_lines()))
     fixes = [c for c in found.values() if not c.ok and (c.side in ("all", "sft", "rl") or gpus)]
     if fixes:
         print("\nto fix:")

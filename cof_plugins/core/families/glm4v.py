@@ -107,7 +107,10 @@ SPEC = FamilySpec(
         },
     ),
     limits=(
-        "the stock glm4v LLaMA-Factory template is a reasoning template that drops <think> "
-        "from history and stops at </answer>; use cof_glm4v, which keeps every turn verbatim",
+        "verl 0.9.1's GLM-4.1V actor code predates transformers 5 (vision output, FLOP "
+        "count); cof_plugins.verl.compat wraps both when cof-plugins registers with verl, "
+        "on GPUs and CPUs alike",
+        "the stock glm4v LLaMA-Factory template drops <think> from earlier turns and stops at "
+        "</answer>; CoF data needs cof_glm4v, which keeps every turn",
     ),
 )

@@ -55,11 +55,10 @@ SPEC = FamilySpec(
         },
     ),
     limits=(
-        "linear-attention layers run transformers' pure-torch Gated DeltaNet unless "
-        "flash-linear-attention and causal-conv1d are installed (CUDA only): correct but "
-        "slow, so long CPU runs are for smoke tests only",
-        "verl's remove-padding and sequence-parallel paths for Qwen3.5 call "
-        "flash-linear-attention kernels: GPU recipes need them, the CPU recipe turns "
-        "use_remove_padding off",
+        "Gated DeltaNet layers run pure-torch fallbacks (transformers and verl) unless the "
+        "CUDA kernels flash-linear-attention and causal-conv1d are installed: correct but "
+        "slow, so CPU runs are smoke tests",
+        "verl's Ulysses sequence parallelism for Qwen3.5 needs flash-linear-attention "
+        "outright; without it keep ulysses_sequence_parallel_size at 1",
     ),
 )
