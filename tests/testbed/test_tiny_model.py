@@ -104,9 +104,12 @@ def test_hybrid_attention_of_qwen3_5_is_real(tiny_model_factory):
     assert config.text_config.layer_types == ["linear_attention", "full_attention"]
 
 
-def test_cli_builds_model(tmp_path):
+@pytest.mark.parametrize("family", ["qwen2_vl", "glm4v"])
+def test_cli_builds_model(family, tmp_path):
     from cof_plugins.cli import main
 
-    assert main(["tiny-model", str(tmp_path / "m"), "--family", "qwen2_vl"]) == 0
+    assert main(["tiny-model", str(tmp_path / "m"), "--family", family]) == 0
     assert (tmp_path / "m" / "model.safetensors").is_file()
     assert (tmp_path / "m" / "tokenizer.json").is_file()
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model_type"] == get_family(family).hf_model_type
