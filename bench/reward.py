@@ -7,9 +7,10 @@ Three figures:
 - rules only: multi-turn responses (direct answers and zoomed ones, verl's decoded layout
   with the instruction inside tool turns) scored by ``score_with_rules``;
 - judge path: open answers the rules cannot settle, scored by ``score_rollout`` against a
-  real loopback HTTP server started here that answers like an OpenAI-compatible judge
-  ("Judgement: 0/1") after ``--latency-ms``; all rollouts of a batch run concurrently, as
-  in verl's reward worker, limited by the client's own concurrency setting;
+  real loopback HTTP server (``cof_plugins.testbed.openai_server``, the one the tests use)
+  that answers like an OpenAI-compatible judge ("Judgement: 0/1") after ``--latency-ms``;
+  all rollouts of a batch run concurrently, as in verl's reward worker, limited by the
+  client's own concurrency setting;
 - the share of V*-style multiple-choice answers, in varied phrasings, that the rules
   settle without a judge call (and how many of those they get right).
 """
@@ -18,12 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import re
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 try:
@@ -34,6 +31,7 @@ except ImportError:  # run from a checkout without installing
 
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.judge import JudgeClient, JudgeConfig
+from cof_plugins.testbed.openai_server import FakeOpenAIServer, Reply, slow, truthful_judge
 
 SUFFIX = load_protocol().user_suffix
 OPTIONS = ["red", "blue", "green", "yellow"]
@@ -85,29 +83,6 @@ def share_settled() -> tuple[float, float]:
     return settled / len(PHRASINGS), right / max(settled, 1)
 
 
-class _Judge(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as a real judge server allows
-    latency_s = 0.0
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        case = body["messages"][-1]["content"]
-        ref = re.search(r"^Reference answer: (.*)$", case, re.M).group(1).lower()
-        cand = re.search(r"^Candidate answer: (.*)$", case, re.M).group(1).lower()
-        time.sleep(self.latency_s)
-        text = f"Judgement: {int(ref in cand)}"
-        reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 async def _judge_batch(client: JudgeClient, n: int) -> None:
     info = {"answer_kind": "open", "question": "What is on the table?"}
     texts = [response(f"a cup next to plate {i}", i % 2) for i in range(n)]
@@ -123,19 +98,16 @@ async def _judge_batch(client: JudgeClient, n: int) -> None:
 
 
 def bench_judge(n: int, latency_ms: float, concurrency: int) -> float:
-    _Judge.latency_s = latency_ms / 1000
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    config = JudgeConfig(url=url, model="bench-judge", concurrency=concurrency, max_retries=0)
-    try:
+    def judge(body: dict) -> Reply:
+        return slow(latency_ms / 1000, truthful_judge(body))
+
+    with FakeOpenAIServer(judge, models=("bench-judge",)) as server:
+        config = JudgeConfig(
+            url=server.url, model="bench-judge", concurrency=concurrency, max_retries=0
+        )
         start = time.perf_counter()
         asyncio.run(_judge_batch(JudgeClient(config), n))
         return n / (time.perf_counter() - start)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def main(argv: list[str] | None = None) -> int:

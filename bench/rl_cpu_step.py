@@ -41,7 +41,7 @@ def _cof(*args: str) -> None:
 
 def prepare(root: Path, scripted: bool) -> dict[str, str]:
     _cof("tiny-model", str(root / "tiny"))
-    _cof("data", "synth", "-n", "16", "--sizes", "224,448", str(root / "synth"))
+    _cof("data", "scenes", "-n", "16", "--sizes", "224,448", str(root / "synth"))
     (root / "data" / "rl").mkdir(parents=True)
     train = root / "data" / "rl" / "train.parquet"
     _cof(

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "judge",
     "eval",
     "rl",
+    "cluster",
     "sft",
     "export",
 )

@@ -14,13 +14,14 @@ from pathlib import Path
 from cof_plugins.core.frame import FAMILIES, PixelBudget
 
 COORDS = ("abs", "rel1000", "rel1")
+PROTOCOL_HELP = "protocol preset name (cof ls) or your own YAML file (core.protocol)"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="make, check and convert CoF datasets")
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
     for add in (
-        _add_synth,
+        _add_scenes,
         _add_synthesize,
         _add_validate,
         _add_convert,
@@ -53,10 +54,10 @@ def _budget(args: argparse.Namespace) -> PixelBudget:
         raise SystemExit(f"--min-pixels/--max-pixels: {exc}") from None
 
 
-def _add_synth(sub: argparse._SubParsersAction) -> None:
+def _add_scenes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "synth",
-        help="synthetic grounded samples (textured image, small target, question, box)",
+        "scenes",
+        help="synthetic grounded scenes (textured image, small target, question, box)",
         description="Write OUT/images/* and OUT/annotations.jsonl; deterministic by --seed.",
     )
     p.add_argument("out_dir", metavar="OUT")
@@ -73,10 +74,10 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write OUT/test_questions.jsonl in V* Bench's layout (for cof eval)",
     )
-    p.set_defaults(func=_run_synth)
+    p.set_defaults(func=_run_scenes)
 
 
-def _run_synth(args: argparse.Namespace) -> int:
+def _run_scenes(args: argparse.Namespace) -> int:
     from cof_plugins.testbed.synth import KINDS, iter_sizes, write_dataset, write_vstar_layout
 
     kinds = [k for k in args.kinds.split(",") if k]
@@ -102,7 +103,7 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     _family_budget(p)
     p.add_argument("--layout", default="next-user", choices=["next-user", "in-turn"])
-    p.add_argument("--protocol", default="unified", help="protocol preset (core.protocol)")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument("--seed", type=int, default=0, help="varies thinking text and zoom context")
     p.add_argument(
         "--legible-side",
@@ -207,24 +208,24 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
+    from cof_plugins.data.styles import STYLES
+
     p = sub.add_parser(
         "convert",
         help="other trajectory formats -> canonical, or rewrite box conventions",
         description="Styles: function-call (sharegpt function_call/observation), deepeyes "
         "(tool turns, absolute boxes), mini-o3 (relative boxes, crops of crops), canonical "
-        "(only --coords-from/--coords-to). Input formats: see cof_plugins.data.convert.",
+        "(only --coords-from/--coords-to). Input formats: see cof_plugins.data.styles.",
     )
     p.add_argument("--from", dest="src", required=True, help="input JSON list or JSONL")
-    p.add_argument(
-        "--style", required=True, choices=["function-call", "deepeyes", "mini-o3", "canonical"]
-    )
+    p.add_argument("--style", required=True, choices=STYLES.names())
     p.add_argument("--out", required=True, help="output file (.json or .jsonl)")
     p.add_argument("--image-dir", help="folder image paths are relative to (default: input's)")
     _family_budget(p)
     p.add_argument("--to-family", choices=sorted(FAMILIES), help="swap base model (frame too)")
     p.add_argument("--coords-from", choices=COORDS, help="default: the style's convention")
     p.add_argument("--coords-to", choices=COORDS, help="default: the (target) family's")
-    p.add_argument("--protocol", default="unified", help="system and crop-turn text preset")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument(
         "--to",
         default="canonical",
@@ -246,10 +247,10 @@ def _rebase(rows: list[dict], image_dir: Path, out_dir: Path) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from cof_plugins.data.convert import to_function_call
-    from cof_plugins.data.converting import ConvertConfig, convert_rows
+    from cof_plugins.data.convert import ConvertConfig, convert_rows
     from cof_plugins.data.provenance import write_provenance
     from cof_plugins.data.rows import DataFileError, default_image_dir, read_rows, write_rows
+    from cof_plugins.data.styles.function_call import to_function_call
 
     try:
         cfg = ConvertConfig(
@@ -277,7 +278,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
-    from cof_plugins.data.sources import DATASETS, help_text
+    from cof_plugins.data.sources import dataset_names, help_text
 
     p = sub.add_parser(
         "prepare",
@@ -285,12 +286,18 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
         description=help_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dataset", choices=DATASETS)
+    p.add_argument("dataset", choices=dataset_names())
     p.add_argument("--from", dest="src", required=True, help="the downloaded snapshot folder")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--image-dir", help="image folder when not beside the data file")
     p.add_argument("--layout", choices=["next-user", "in-turn"], help="cof-sft: normalise crops")
     p.add_argument("--copy-images", action="store_true", help="copy instead of symlinking")
+    p.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="write the good rows, list the bad ones, exit 0 (default: a benchmark with a bad "
+        "row is not written; a training set is written without them, exit status 1)",
+    )
     p.set_defaults(func=_run_prepare)
 
 
@@ -307,13 +314,14 @@ def _run_prepare(args: argparse.Namespace) -> int:
             image_dir=args.image_dir,
             layout=args.layout,
             copy=args.copy_images,
+            skip_bad_rows=args.skip_bad_rows,
         )
     except (SnapshotError, ValueError) as exc:
         raise SystemExit(f"cof data prepare {args.dataset}: {exc}") from None
     write_provenance(args.out, inputs=result.inputs, extra={"dataset": args.dataset})
-    _report(result.problems, "problem row(s)")
+    _report(result.problems, "problem row(s)" + (" skipped" if args.skip_bad_rows else ""))
     print(f"wrote {result.n_rows} rows to {result.output}")
-    return 1 if result.problems else 0
+    return 1 if result.problems and not args.skip_bad_rows else 0
 
 
 def _add_to_parquet(sub: argparse._SubParsersAction) -> None:
@@ -327,7 +335,7 @@ def _add_to_parquet(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output .parquet file")
     p.add_argument("--image-dir", help="folder image paths are relative to (default: input's)")
     _family_budget(p)
-    p.add_argument("--protocol", default="unified", help="prompt preset for annotation rows")
+    p.add_argument("--protocol", default="unified", help=PROTOCOL_HELP)
     p.add_argument("--agent-name", default="tool_agent")
     p.add_argument(
         "--images",

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from cof_plugins.core.frame import FAMILIES, PixelBudget
+from cof_plugins.core.profiles import PROFILES
 
-FORMATS = ("auto", "vstar", "hrbench", "mme-realworld", "jsonl")
+PROFILE_NAMES = tuple(PROFILES.names())
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,14 +38,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+    from cof_plugins.eval.benchmarks import BENCHMARK_FORMATS
+
     data = parser.add_argument_group("benchmark")
     data.add_argument("--data", required=True, help="benchmark file or V* folder")
-    data.add_argument("--format", default="auto", choices=FORMATS, help="layout (default: guess)")
+    data.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", *BENCHMARK_FORMATS.names()],
+        help="layout (default: guess from the path)",
+    )
     data.add_argument(
         "--image-root", help="folder image paths are relative to (default: the file's)"
     )
     data.add_argument("--limit", type=int, help="evaluate only the first N samples")
-    data.add_argument("--skip-bad-rows", action="store_true", help="skip unreadable rows")
+    data.add_argument(
+        "--skip-bad-rows", action="store_true", help="evaluate the rest; list the bad rows"
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--model", required=True, help="checkpoint path, or served model name")
     model.add_argument(
@@ -59,7 +69,9 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--tensor-parallel-size", type=int, help="vllm backend")
     proto = parser.add_argument_group("protocol")
     proto.add_argument("--family", default="qwen2_5_vl", choices=sorted(FAMILIES))
-    proto.add_argument("--protocol", default="unified", help="protocol preset (cof ls)")
+    proto.add_argument(
+        "--protocol", default="unified", help="protocol preset name (cof ls) or your own YAML file"
+    )
     proto.add_argument("--min-pixels", type=int, default=PixelBudget.min_pixels)
     proto.add_argument("--max-pixels", type=int, default=PixelBudget.max_pixels)
     proto.add_argument("--crop-max-pixels", type=int, help="crop pixel cap (default --max-pixels)")
@@ -68,12 +80,12 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     proto.add_argument("--max-new-tokens", type=int, default=512, help="tokens per turn")
     proto.add_argument("--sweep", help="long sides to resize inputs to, e.g. 224,336,448,672,1024")
     proto.add_argument(
-        "--paper-crop", action="store_true", help="crop the frame, not the full-resolution input"
-    )
-    proto.add_argument(
-        "--paper-invalid-box",
-        action="store_true",
-        help="release behaviour: an invalid box returns the whole frame, not an error message",
+        "--profile",
+        default="default",
+        choices=PROFILE_NAMES,
+        help="paper: the release's evaluation exactly (LANCZOS frame and crops cut from it, "
+        "first call of a turn, whole frame 2x for a failed call, first <answer>, letter-only "
+        "judge reference); see README 'The paper profile'",
     )
     run = parser.add_argument_group("run")
     run.add_argument("--run-dir", required=True, type=Path, help="results go here (resumable)")
@@ -109,8 +121,7 @@ def spec_from_args(args: argparse.Namespace):
         family=args.family, protocol=args.protocol, min_pixels=args.min_pixels,
         max_pixels=args.max_pixels, crop_max_pixels=args.crop_max_pixels,
         max_turns=args.max_turns, max_images=args.max_images, max_new_tokens=args.max_new_tokens,
-        paper_crop=args.paper_crop, paper_invalid_box=args.paper_invalid_box,
-        batch_size=args.batch_size,
+        profile=args.profile, batch_size=args.batch_size,
     )  # fmt: skip
     options: dict = {}
     if args.backend == "openai":
@@ -179,13 +190,21 @@ def _add_viz(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "viz",
         help="draw one trajectory (eval run or verl rollout dump) to a PNG",
-        description="SOURCE is a `cof eval` run directory (pick with --sample) or a JSONL "
-        "rollout dump with messages/images per line (pick with --index).",
+        description="SOURCE is a `cof eval` run directory (pick with --sample), verl's rollout "
+        "dump (the recipe's trainer.rollout_data_dir or validation_data_dir: a folder of "
+        "STEP.jsonl, pick with --step and --index; needs --data, the parquet the run read, "
+        "since verl dumps text only), or a JSONL with messages/images per line (--index).",
     )
     parser.add_argument("source", type=Path)
     parser.add_argument("--sample", help="run dir: sample id (or its key id@resolution)")
     parser.add_argument("--resolution", help="run dir: resolution of a sweep (default: first)")
     parser.add_argument("--index", type=int, default=0, help="rollout dump: 0-based row")
+    parser.add_argument("--step", type=int, help="verl dump folder: the step (default: latest)")
+    parser.add_argument("--data", type=Path, help="verl dump: the RL parquet the run read")
+    parser.add_argument("--data-row", type=int, help="verl dump: the parquet row, if ambiguous")
+    parser.add_argument(
+        "--tool-config", type=Path, help="verl dump: zoom tool YAML (default: the shipped one)"
+    )
     parser.add_argument("--family", default="qwen2_5_vl", choices=sorted(FAMILIES))
     parser.add_argument("-o", "--output", type=Path, default=Path("trajectory.png"))
     parser.set_defaults(func=run_viz)
@@ -206,10 +225,23 @@ def run_viz(args: argparse.Namespace) -> int:
 
 
 def _drawing(args: argparse.Namespace):
+    from cof_plugins.eval import verl_dump
     from cof_plugins.eval.viz import read_rollout, record_drawing, rollout_drawing
 
-    if not args.source.is_dir():
-        return rollout_drawing(read_rollout(args.source, args.index), args.family)
+    source = args.source
+    if source.is_dir() and verl_dump.dump_steps(source):
+        source = verl_dump.step_file(source, args.step)
+    if not source.is_dir():
+        row = read_rollout(source, args.index)
+        if not verl_dump.is_verl_dump_row(row):
+            return rollout_drawing(row, args.family)
+        if args.data is None:
+            raise ValueError(
+                f"{source} is verl's rollout dump, which holds text only: pass --data with "
+                "the RL parquet the run read (data.train_files; val_files for validation)"
+            )
+        found = verl_dump.find_source_row(row, args.data, args.data_row)
+        return verl_dump.dump_drawing(row, found, args.tool_config)
     from cof_plugins.eval.report import loop_config
     from cof_plugins.eval.runner import load_run
 

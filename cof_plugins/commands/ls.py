@@ -1,4 +1,4 @@
-"""``cof ls``: the recipes that ship with the package, one line each."""
+"""``cof ls``: the recipes and protocol presets that ship with the package, one line each."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ls", help="list recipes with one-line descriptions")
-    p.add_argument("kind", nargs="?", choices=("sft", "rl", "all"), default="all")
+    p = sub.add_parser("ls", help="list recipes and protocol presets with one-line descriptions")
+    p.add_argument("kind", nargs="?", choices=("sft", "rl", "protocols", "all"), default="all")
     p.set_defaults(func=run)
 
 
@@ -45,8 +45,17 @@ def list_recipes(kind: str = "all") -> list[tuple[str, str]]:
     return rows
 
 
+def list_protocols() -> list[tuple[str, str]]:
+    """(preset name, description); ``--protocol`` also takes a YAML file of your own."""
+    from cof_plugins.core.protocol import available_protocols, load_protocol
+
+    return [(f"protocol {n}", load_protocol(n).description) for n in available_protocols()]
+
+
 def run(args: argparse.Namespace) -> int:
-    rows = list_recipes(args.kind)
+    rows = [] if args.kind == "protocols" else list_recipes(args.kind)
+    if args.kind in ("protocols", "all"):
+        rows += list_protocols()
     if not rows:
         print("no recipes found")
         return 1

@@ -81,7 +81,8 @@ def _data_stages(plan: Plan) -> list[Stage]:
         Stage(
             "synthetic data",
             _cmd(
-                f"data synth {{o}} -n {plan.train_samples} --sizes 224,448,672,1024 --seed 0", o=raw
+                f"data scenes {{o}} -n {plan.train_samples} --sizes 224,448,672,1024 --seed 0",
+                o=raw,
             ),
             f"{raw}/annotations.jsonl",
         ),
@@ -104,7 +105,7 @@ def _data_stages(plan: Plan) -> list[Stage]:
         Stage(
             "eval data",
             _cmd(
-                f"data synth {{o}} -n {plan.eval_samples} --sizes 224,672,1024 --seed 1 --vstar",
+                f"data scenes {{o}} -n {plan.eval_samples} --sizes 224,672,1024 --seed 1 --vstar",
                 o=vstar,
             ),
             f"{vstar}/test_questions.jsonl",

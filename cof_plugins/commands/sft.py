@@ -14,7 +14,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "data, save config/seed/environment to output_dir, then train: in-process for one "
         "process, under torchrun (every rank registers the CoF templates) for more. "
         "NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT are read from the "
-        "environment when the flags are absent.",
+        "environment when the flags are absent. A config of the Chain-of-Focus release is "
+        "refused with what each of its keys means here; `cof sft migrate RELEASE.yaml "
+        "[--dataset-info dataset_info.json] --out RECIPE.yaml [--overwrite]` writes the "
+        "equivalent recipe.",
     )
     p.add_argument("recipe", metavar="RECIPE", help="recipe YAML, e.g. recipes/sft/tiny_cpu.yaml")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides")
@@ -51,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from cof_plugins.llamafactory.train import Topology, run_sft
 
     overrides = [*args.overrides, *getattr(args, "extra", [])]
+    if args.recipe == "migrate":  # `cof sft migrate ...`: its own arguments follow
+        from cof_plugins.commands.sft_migrate import main
+
+        return main(overrides)
     unknown = [item for item in overrides if item.startswith("-") or "=" not in item]
     if unknown:
         print(f"cof sft: error: unrecognized arguments: {' '.join(unknown)}", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 Useful for checking a box from a transcript: it prints the frame the model saw, the box as
 validated, the enlarged region and the crop size, writes the crop, and writes a preview of
-the frame with the box (red) and the enlarged region (blue) drawn on it.
+the frame with the box (red) and the enlarged region (blue) drawn on it. The call goes
+through ``core.zoom_step``, the code the RL tool and the evaluation loop run, under the
+chosen ``--profile`` (``paper``: the release exactly) and ``--stage`` (crop cap and, under
+``paper``, what a failed call returns).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import TYPE_CHECKING
 
 from cof_plugins.core.coords import CONVENTIONS
 from cof_plugins.core.frame import FAMILIES, PixelBudget
+from cof_plugins.core.profiles import PROFILES
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from cof_plugins.core.zoom import ZoomResult
+    from cof_plugins.core.zoom_step import CallOutcome
 
 BOX_COLOUR = (255, 0, 0)
 ENLARGED_COLOUR = (0, 90, 255)
@@ -49,54 +53,71 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--max-pixels", type=int, default=PixelBudget.max_pixels, help="frame: most pixels"
     )
     budget.add_argument(
-        "--crop-max-pixels", type=int, help="crop: most pixels (default 5120*28*28, as in RL)"
+        "--crop-max-pixels",
+        type=int,
+        help="crop: most pixels (default: 5120*28*28 for --stage rl, --max-pixels for eval)",
+    )
+    parser.add_argument(
+        "--profile",
+        default="default",
+        choices=tuple(PROFILES.names()),
+        help="paper: the release exactly (crop of the frame, int() edges, LANCZOS)",
+    )
+    parser.add_argument(
+        "--paper",
+        action="store_const",
+        const="paper",
+        dest="profile",
+        help="same as --profile paper",
+    )
+    parser.add_argument(
+        "--stage", default="rl", choices=("rl", "eval"), help="whose zoom step to run (default rl)"
     )
     parser.add_argument("--clamp", action="store_true", help="clip out-of-range boxes")
-    parser.add_argument(
-        "--paper", action="store_true", help="crop the frame, not the full-resolution original"
-    )
     parser.add_argument("-o", "--output", type=Path, help="crop path (default <stem>_zoom.png)")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from cof_plugins.core.frame import frame_size, get_family
-    from cof_plugins.core.zoom import ImageLoadError, ZoomConfig, load_image, zoom
+    from cof_plugins.core.parser import ZOOM_TOOL, call_from_arguments
+    from cof_plugins.core.zoom import ImageLoadError, load_image
+    from cof_plugins.core.zoom_step import StepConfig, make_frame, run_call
 
-    spec = get_family(args.family)
-    overrides = {"clamp": args.clamp, "full_resolution": not args.paper}
+    zoom: dict[str, object] = {"clamp": args.clamp}
+    if args.stage == "eval":
+        zoom.update(min_pixels=args.min_pixels, max_pixels=args.max_pixels)
     if args.crop_max_pixels is not None:
-        overrides["max_pixels"] = args.crop_max_pixels
+        zoom["max_pixels"] = args.crop_max_pixels
     try:
         budget = PixelBudget(args.min_pixels, args.max_pixels)
-        config = ZoomConfig.for_family(spec, **overrides)
+        step = StepConfig.for_stage(
+            args.profile, args.stage, family=args.family, suffix="", coords=args.coords, zoom=zoom
+        )
         image = load_image(args.image)
     except (ValueError, TypeError) as exc:
         print(f"cof zoom: {exc}", file=sys.stderr)
         return 1 if isinstance(exc, ImageLoadError) else 2
-    frame = frame_size(image.size, spec, budget)
-    box = _frame_box(args.bbox, args.coords or spec.coords, frame)
-    result = zoom(image, frame, box, config)
-    if not result.ok:
-        print(result.message)
+    frame = make_frame(image, args.family, budget, args.profile)
+    call = call_from_arguments(ZOOM_TOOL, {"bbox_2d": _box_values(args.bbox)})
+    outcome = run_call(call, frame, image, step)
+    if outcome.image is None:
+        print(outcome.message)
         return 2
     output = args.output or Path(f"{args.image.stem}_zoom.png")
     preview = output.with_name(f"{output.stem}_preview.png")
-    result.crop.save(output)
-    _preview(image, frame, result.box, result.enlarged_box).save(preview)
-    _report(args, image.size, frame, spec.factor, result, output, preview)
+    outcome.image.save(output)
+    _preview(frame, outcome).save(preview)
+    _report(args, image.size, frame.size, step.zoom.factor, outcome, output, preview)
     return 0
 
 
-def _frame_box(text: str, convention: str, frame: tuple[int, int]) -> list[object]:
-    """Parse "x1,y1,x2,y2" and convert it to frame pixels; anything odd goes to validation.
+def _box_values(text: str) -> list[object]:
+    """Parse "x1,y1,x2,y2" as the model would write it; anything odd goes to validation.
 
-    Tokens that are not numbers are passed through as strings, so the zoom's own validator
-    words the error exactly as the model would read it.
+    Tokens that are not numbers are passed through as strings, so the parser and the zoom
+    word the error exactly as the model would read it.
     """
-    from cof_plugins.core.coords import to_frame_pixels
-
     tokens = [t for t in text.strip().strip("[]()").replace(",", " ").split() if t]
     values: list[object] = []
     for token in tokens:
@@ -104,22 +125,21 @@ def _frame_box(text: str, convention: str, frame: tuple[int, int]) -> list[objec
             values.append(float(token))
         except ValueError:
             values.append(token)
-    if len(values) != 4 or not all(isinstance(v, float) for v in values):
-        return values
-    return list(to_frame_pixels(values, convention, frame))  # type: ignore[arg-type]
+    return values
 
 
-def _preview(
-    image: Image.Image, frame: tuple[int, int], box: tuple, enlarged: tuple
-) -> Image.Image:
+def _preview(frame: Image.Image, outcome: CallOutcome) -> Image.Image:
     """The frame as the model saw it, with the requested and the cropped regions outlined."""
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
-    shown = image.resize(frame, Image.Resampling.BICUBIC)
+    shown = frame.copy()
+    result = outcome.result
+    if result is None or result.box is None:  # the whole frame came back
+        return shown
     draw = ImageDraw.Draw(shown)
-    width = max(2, max(frame) // 400)
-    draw.rectangle(enlarged, outline=ENLARGED_COLOUR, width=width)
-    draw.rectangle(box, outline=BOX_COLOUR, width=width)
+    width = max(2, max(frame.size) // 400)
+    draw.rectangle(result.enlarged_box, outline=ENLARGED_COLOUR, width=width)
+    draw.rectangle(result.box, outline=BOX_COLOUR, width=width)
     return shown
 
 
@@ -128,24 +148,31 @@ def _report(
     size: tuple[int, int],
     frame: tuple[int, int],
     factor: int,
-    result: ZoomResult,
+    outcome: CallOutcome,
     output: Path,
     preview: Path,
 ) -> None:
     def fmt(box: object) -> str:
         return "[" + ", ".join(f"{v:g}" for v in box) + "]"
 
-    mode = "original (full resolution)" if result.from_original else "frame (paper)"
+    crop = outcome.image
     lines = [
         f"image     {args.image}  {size[0]}x{size[1]}",
         f"frame     {frame[0]}x{frame[1]}  ({args.family}, factor {factor}, "
-        f"pixels in [{args.min_pixels}, {args.max_pixels}])",
-        f"box       {fmt(result.box)}  frame px",
-        f"enlarged  {fmt(result.enlarged_box)}  frame px",
-        f"source    {fmt(round(v, 1) for v in result.source_box)}  image px, from the {mode}",
-        f"crop      {result.size[0]}x{result.size[1]}  -> {output}",
-        f"preview   {preview}",
+        f"pixels in [{args.min_pixels}, {args.max_pixels}]; profile {args.profile}, "
+        f"{args.stage})",
     ]
-    if result.message:
-        lines.append(f"message   {result.message}")
+    result = outcome.result
+    if outcome.kind == "valid" and result is not None:
+        mode = "original (full resolution)" if result.from_original else "frame"
+        lines += [
+            f"box       {fmt(result.box)}  frame px",
+            f"enlarged  {fmt(result.enlarged_box)}  frame px",
+            f"source    {fmt(round(v, 1) for v in result.source_box)}  image px, from the {mode}",
+        ]
+    else:
+        lines.append(f"failed    the model gets the whole frame instead ({outcome.source})")
+    lines += [f"crop      {crop.width}x{crop.height}  -> {output}", f"preview   {preview}"]
+    if outcome.message:
+        lines.append(f"message   {outcome.message}")
     print("\n".join(lines))

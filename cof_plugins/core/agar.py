@@ -25,16 +25,15 @@ Decisions on the release's edge cases:
 - "Zoom" is the agent loop's tool-call count (``used_tool``), not a search for the text
   ``<tool_call>``; whether a malformed attempt counts is the caller's decision, made where
   the count is kept.
-- A group of size 1 is scored like any group, and ``group_advantages`` gives it 0.
+- A group of size 1 is scored like any group.
 
-``group_advantages`` uses the sample standard deviation (ddof=1), as verl's GRPO estimator
-does with ``torch.std``, so advantages match the host's for the same scores.
+Advantages are the host's business: verl's GRPO estimator turns these scores into them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -108,40 +107,3 @@ def _score(fact: RolloutFacts, direct_succeeded: bool, tiers: AgarTiers) -> floa
     if not fact.format_ok and tiers.zoom_wrong_bad_format is not None:
         return tiers.zoom_wrong_bad_format
     return tiers.zoom_wrong
-
-
-def group_advantages(scores: Sequence[float], eps: float = 1e-6) -> list[float]:
-    """GRPO advantages ``(s - mean) / (std + eps)`` with the sample std (ddof=1).
-
-    A group of one, or of equal scores, carries no signal: every advantage is exactly 0.
-    """
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    values = [float(s) for s in scores]
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"scores must be finite numbers, got {values!r}")
-    if len(values) < 2 or max(values) == min(values):
-        return [0.0] * len(values)
-    mean = math.fsum(values) / len(values)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return [(v - mean) / (std + eps) for v in values]
-
-
-def agar_batch(
-    facts: Sequence[RolloutFacts], group_ids: Sequence[Hashable], tiers: AgarTiers = AgarTiers()
-) -> list[float]:
-    """AGAR over a batch whose rollouts carry explicit group ids (uids); order is kept."""
-    if len(facts) != len(group_ids):
-        raise ValueError(
-            f"facts and group_ids must have the same length, got {len(facts)} and {len(group_ids)}"
-        )
-    groups: dict[Hashable, list[int]] = {}
-    for index, gid in enumerate(group_ids):
-        groups.setdefault(gid, []).append(index)
-    scores = [0.0] * len(facts)
-    for members in groups.values():
-        for index, score in zip(
-            members, agar_group([facts[i] for i in members], tiers), strict=True
-        ):
-            scores[index] = score
-    return scores

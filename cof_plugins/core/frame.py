@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from cof_plugins.core.families import (
     FAMILIES,
     MAX_ASPECT_RATIO,
+    ROUNDINGS,
     FamilySpec,
     get_family,
     smart_resize,
@@ -38,13 +39,17 @@ class PixelBudget:
 
 
 def frame_size(
-    size: tuple[int, int], family: str | FamilySpec, budget: PixelBudget | None = None
+    size: tuple[int, int],
+    family: str | FamilySpec,
+    budget: PixelBudget | None = None,
+    *,
+    rounding: str = "processor",
 ) -> tuple[int, int]:
     """(width, height) of the frame the model sees for an image of ``size`` = (width, height)."""
     spec = get_family(family)
     budget = budget or PixelBudget()
     width, height = size
-    h, w = spec.resize(height, width, budget.min_pixels, budget.max_pixels)
+    h, w = spec.resize(height, width, budget.min_pixels, budget.max_pixels, rounding=rounding)
     return w, h
 
 
@@ -67,6 +72,7 @@ def image_tokens(
 __all__ = [
     "FAMILIES",
     "MAX_ASPECT_RATIO",
+    "ROUNDINGS",
     "FamilySpec",
     "PixelBudget",
     "frame_size",

@@ -12,10 +12,12 @@ written for the model: what was wrong and the form expected. ``parse_turn`` neve
 a string.
 
 Decisions: ``think`` is the first complete ``<think>...</think>``, ``answer`` the last
-complete ``<answer>...</answer>``, ``boxed`` the last ``\\boxed{...}`` in the answer (else in
-the text). Tool calls inside ``<think>`` are read too: the turn is the unit, as in the agent
-loop. A ``<tool_call>`` without its closing tag runs to the next ``<tool_call>`` or to the
-end of the text. Box markers some families wrap boxes and answers in (GLM-4.1V's
+complete ``<answer>...</answer>`` (``first_answer`` the first), ``boxed`` the last
+``\\boxed{...}`` in the answer (else in the text). ``attempts`` holds every call, readable
+or not, in text order, for hosts that run only the first call of a turn. Tool calls inside
+``<think>`` are read too: the turn is the unit, as in the agent loop. A ``<tool_call>``
+without its closing tag runs to the next ``<tool_call>`` or to the end of the text. Box
+markers some families wrap boxes and answers in (GLM-4.1V's
 ``<|begin_of_box|>..<|end_of_box|>``) are dropped before reading.
 """
 
@@ -71,6 +73,10 @@ class ParsedTurn:
     tool_calls: list[ToolCall] = field(default_factory=list)
     errors: list[ToolCallError] = field(default_factory=list)
     text: str = ""
+    # Every attempt, readable or not, in the order the text holds them.
+    attempts: list[ToolCall | ToolCallError] = field(default_factory=list)
+    # The first complete <answer>...</answer> (what the release's evaluation scores).
+    first_answer: str | None = None
 
     @property
     def attempted_tool(self) -> bool:
@@ -84,11 +90,9 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
         raise TypeError(f"parse_turn expects the turn's text as str, got {type(text).__name__}")
     clean = strip_box_markers(text)
     answer = _last_between(clean, "<answer>", "</answer>")
-    calls: list[ToolCall] = []
-    errors: list[ToolCallError] = []
-    for raw in _tool_call_bodies(clean):
-        result = _read_call(raw, tuple(tool_names))
-        (calls if isinstance(result, ToolCall) else errors).append(result)
+    attempts = [_read_call(raw, tuple(tool_names)) for raw in _tool_call_bodies(clean)]
+    calls = [a for a in attempts if isinstance(a, ToolCall)]
+    errors = [a for a in attempts if isinstance(a, ToolCallError)]
     boxed = last_boxed(answer) if answer is not None else None
     return ParsedTurn(
         think=_first_between(clean, "<think>", "</think>"),
@@ -97,6 +101,8 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
         tool_calls=calls,
         errors=errors,
         text=text,
+        attempts=attempts,
+        first_answer=_first_between(clean, "<answer>", "</answer>"),
     )
 
 
@@ -236,6 +242,26 @@ def _to_call(obj: Any, raw: str, tool_names: tuple[str, ...]) -> ToolCall | Tool
     if not isinstance(arguments, dict):
         return ToolCallError(raw, _wrong_shape('"arguments" that is not an object', tool_names))
     return _with_box(name, arguments, raw, tool_names)
+
+
+def call_from_arguments(
+    name: str, arguments: Any, *, tool_names: Sequence[str] = (ZOOM_TOOL,)
+) -> ToolCall | ToolCallError:
+    """The call a host hands over as (name, arguments), read exactly as ``parse_turn`` reads it.
+
+    verl parses the turn itself and gives a tool only the decoded arguments; this rebuilds
+    the same ``ToolCall`` (or error) the evaluation loop gets from ``parse_turn``.
+    """
+    names = tuple(tool_names)
+    raw = _snip(repr({"name": name, "arguments": arguments}))
+    if name not in names:
+        return ToolCallError(raw, _unknown_tool(str(name), names))
+    if not isinstance(arguments, dict):
+        return ToolCallError(raw, _wrong_shape('"arguments" that is not an object', names))
+    try:
+        return _with_box(name, arguments, raw, names)
+    except Exception as exc:  # a host must never crash on model text
+        return ToolCallError(raw, _unreadable(raw, f"{type(exc).__name__}: {exc}", names))
 
 
 def _with_box(

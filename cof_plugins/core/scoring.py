@@ -54,17 +54,19 @@ def _single_pair(text: str, tags: tuple[str, str]) -> bool:
     return _count(text, tags) == (1, 1) and text.find(tags[0]) < text.find(tags[1])
 
 
-def final_answer(assistant_texts: Sequence[str]) -> str | None:
+def final_answer(assistant_texts: Sequence[str], *, first: bool = False) -> str | None:
     """The last turn's ``<answer>``, else its ``\\boxed{}``; None when it ends on a tool call.
 
-    A last turn that both answers and calls the tool still yields its answer (accuracy is
-    judged on what it said); ``format_ok`` is what rejects that layout.
+    ``first`` takes the turn's first ``<answer>`` instead of its last (the release's
+    evaluation, ``paper`` profile). A last turn that both answers and calls the tool still
+    yields its answer (accuracy is judged on what it said); ``format_ok`` rejects that layout.
     """
     if not assistant_texts:
         return None
     turn = parse_turn(assistant_texts[-1])
-    if turn.answer is not None:
-        return turn.answer
+    answer = turn.first_answer if first else turn.answer
+    if answer is not None:
+        return answer
     if turn.attempted_tool:
         return None
     return turn.boxed

@@ -1,24 +1,30 @@
-"""One zoom-in tool call: check the model's box, then crop, enlarge and resize it.
+"""One zoom-in tool call's pixels: check the model's box, then crop, enlarge and resize it.
 
-The geometry is the Adaptive-CoF release's (cof-reference.md, "Zoom policy"): the box is in
+The geometry is the Adaptive-CoF release's (README, "The paper profile"): the box is in
 absolute pixels of the *frame* (the smart-resized image the model saw); it is enlarged 1.5x
 about its centre, clipped to the frame, upscaled 2x and smart-resized to multiples of the
-family's factor. Departures, each a ``ZoomConfig`` field:
+family's factor. ``ZoomConfig`` says how; ``core.profiles`` names the two settings that
+matter (``default`` and ``paper``, the release exactly). The default departs from the
+release in four ways, each a field:
 
 - ``full_resolution`` (on): when the original is larger than the frame, pixels come from the
-  original, so a zoom shows detail the frame lost; off reproduces the paper. The output size
-  is the same either way, so a zoom's token cost never depends on the file's resolution.
-- ``min_side``: regions thinner than 28 frame pixels grow about their centre (as DeepEyes
-  does); a 3-pixel crop upscaled is noise, not evidence.
-- ``clamp``: clip out-of-range boxes instead of refusing them (off, as in the paper).
+  original, so a zoom shows detail the frame lost. The output size is the same either way,
+  so a zoom's token cost never depends on the file's resolution.
+- ``snap="outward"``: the enlarged edges snap outwards (floor/ceil), so the crop always holds
+  the whole enlarged box; the release truncates each clipped edge with int() (``"truncate"``).
+- ``min_side`` and ``aspect_guard``: regions thinner than 28 frame pixels grow about their
+  centre (as DeepEyes does) and very thin regions widen so the processors' 200:1 aspect
+  limit cannot refuse the crop; a 3-pixel crop upscaled is noise, not evidence.
+- ``resample="bicubic"``: the filter the Qwen-VL processors resize with, so crops look like
+  the frames trained on; the release resizes with LANCZOS.
 
-Bad boxes are model output, not programming errors: they never raise, and come back as a
-message saying what is wrong and how to fix it. Bad configs, frames and images do raise.
+Bad boxes never raise: they come back as a message (``core.box_check``). A box whose region
+the release could not resize either (zero width after truncation, or thinner than 200:1)
+comes back as ``problem="degenerate"``. Bad configs, frames and images do raise.
 
-Speed: the paper's order (resize the whole original, crop, upscale, resize) spends nearly
-all its time on pixels it throws away. Here only the crop region is resampled: PIL's
-``resize(box=...)`` reads the source box straight from the original, and one resize goes to
-the final size instead of upscale-then-resize (bench/zoom.py measures both).
+Speed: only the crop region is resampled. Given the frame, that is a crop and one resize,
+as in the release; from the original, PIL's ``resize(box=...)`` reads the source box
+straight from it (bench/zoom.py measures both against the release's own work).
 """
 
 from __future__ import annotations
@@ -34,14 +40,30 @@ from pathlib import Path
 
 from PIL import Image
 
-from cof_plugins.core.frame import MAX_ASPECT_RATIO, FamilySpec, get_family, smart_resize
+from cof_plugins.core.box_check import BoxCheck, check_frame, show_box, validate_box
+from cof_plugins.core.frame import (
+    MAX_ASPECT_RATIO,
+    ROUNDINGS,
+    FamilySpec,
+    get_family,
+    smart_resize,
+)
+
+__all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS", "RESAMPLE", "BoxCheck", "ImageLoadError", "ZoomConfig",
+    "ZoomPlan", "ZoomResult", "load_image", "plan_zoom", "render", "resample_filter",
+    "validate_box", "zoom",
+]  # fmt: skip
 
 Box = tuple[float, float, float, float]
 IntBox = tuple[int, int, int, int]
 
+# Filters by name, as configs write them.
+RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
 # Bicubic is the filter the Qwen-VL processors resize with, so crops and frames look alike;
-# Lanczos measured ~1.3x slower here and would make crops sharper than the frames trained on.
-RESAMPLE = Image.Resampling.BICUBIC
+# Lanczos (the release's) measured ~1.3x slower here and makes crops sharper than frames.
+RESAMPLE = RESAMPLING["bicubic"]
+SNAPS = ("outward", "truncate")
 # Enough for an 8K image with room to spare; a guard against decompression bombs, not a cap
 # on sensible photos. Per call, so no one has to touch PIL's global Image.MAX_IMAGE_PIXELS.
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
@@ -49,9 +71,17 @@ DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 _RESAMPLE_MODES = frozenset({"RGB", "RGBA", "L", "LA"})
 
 
+def resample_filter(name: str) -> Image.Resampling:
+    """The PIL filter called ``name`` ("bicubic" or "lanczos")."""
+    try:
+        return RESAMPLING[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown resample {name!r}; use one of {', '.join(RESAMPLING)}") from None
+
+
 @dataclass(frozen=True)
 class ZoomConfig:
-    """Geometry of one zoom; defaults are the release's for Qwen2.5-VL (crop cap from RL)."""
+    """Geometry of one zoom; defaults are this package's for Qwen2.5-VL (crop cap from RL)."""
 
     enlarge: float = 1.5
     upscale: float = 2.0
@@ -60,29 +90,44 @@ class ZoomConfig:
     factor: int = 28
     clamp: bool = False
     full_resolution: bool = True
-    min_side: int = 28
+    min_side: int = 28  # 0: no minimum (the release)
+    snap: str = "outward"
+    aspect_guard: bool = True
+    resample: str = "bicubic"
+    rounding: str = "processor"
 
     def __post_init__(self) -> None:
         _require_real("enlarge", self.enlarge, 1.0, "so that the crop still contains the box")
         _require_real("upscale", self.upscale, 0.0, "", strict=True)
-        for name in ("min_pixels", "max_pixels", "factor", "min_side"):
+        for name in ("min_pixels", "max_pixels", "factor"):
             _require_int(name, getattr(self, name))
+        _require_int("min_side", self.min_side, low=0)
         if not self.factor * self.factor <= self.min_pixels <= self.max_pixels:
             raise ValueError(
                 "ZoomConfig needs factor**2 <= min_pixels <= max_pixels, got "
                 f"factor={self.factor}, min_pixels={self.min_pixels}, "
                 f"max_pixels={self.max_pixels}"
             )
-        for name in ("clamp", "full_resolution"):
+        for name in ("clamp", "full_resolution", "aspect_guard"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise TypeError(f"ZoomConfig.{name} must be True or False, got {value!r}")
+        for name, valid in (("snap", SNAPS), ("resample", RESAMPLING), ("rounding", ROUNDINGS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(
+                    f"ZoomConfig.{name} must be one of {', '.join(valid)}, "
+                    f"got {getattr(self, name)!r}"
+                )
 
     @classmethod
     def for_family(cls, family: str | FamilySpec, **overrides: object) -> ZoomConfig:
         """Config whose ``factor`` matches ``family`` (28 for Qwen2.5-VL, 32 for Qwen3-VL)."""
         spec = get_family(family) if isinstance(family, str) else family
         return cls(**{"factor": spec.factor, **overrides})  # type: ignore[arg-type]
+
+    @property
+    def filter(self) -> Image.Resampling:
+        return RESAMPLING[self.resample]
 
 
 def _require_real(name: str, value: object, low: float, why: str, strict: bool = False) -> None:
@@ -93,167 +138,78 @@ def _require_real(name: str, value: object, low: float, why: str, strict: bool =
         raise ValueError(f"ZoomConfig.{name} must be a finite number {bound}{why}, got {value!r}")
 
 
-def _require_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"ZoomConfig.{name} must be a positive integer, got {value!r}")
-
-
-@dataclass(frozen=True)
-class BoxCheck:
-    """Outcome of checking a model's box: ``box`` when usable, else ``message`` says why.
-
-    A clamped box is usable and still carries a message saying what was clipped.
-    """
-
-    box: Box | None
-    message: str = ""
-    clamped: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.box is not None
-
-
-def validate_box(box: object, frame_size: tuple[int, int], *, clamp: bool = False) -> BoxCheck:
-    """Check a box in absolute frame pixels; never raises for anything the model wrote."""
-    w, h = _check_frame(frame_size)
-    hint = (
-        f"Give bbox_2d as [x1, y1, x2, y2]: four numbers with the top-left corner first, "
-        f"inside the {w}x{h} image (0 <= x <= {w}, 0 <= y <= {h})."
-    )
-    values, problem = _four_numbers(box)
-    if values is None:
-        return BoxCheck(None, f"{problem} {hint}")
-    problem = _order_problem(box, values)  # type: ignore[arg-type]
-    if problem:
-        return BoxCheck(None, f"{problem} {hint}")
-    if not clamp:
-        problem = _bounds_problem(box, values, w, h)  # type: ignore[arg-type]
-        return BoxCheck(None, f"{problem} {hint}") if problem else BoxCheck(values)
-    return _clip(box, values, w, h, hint)  # type: ignore[arg-type]
-
-
-def _clip(box: object, values: Box, w: int, h: int, hint: str) -> BoxCheck:
-    x1, y1, x2, y2 = values
-    clipped = (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(y2, h))
-    clipped = (*clipped[:3], max(clipped[3], 0.0))
-    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        where = f"lies entirely outside the {w}x{h} image."
-        return BoxCheck(None, f"bbox_2d {_show(box)} {where} {hint}")
-    if clipped == values:
-        return BoxCheck(values)
-    note = f"bbox_2d {_show(box)} was clipped to {_show(clipped)} to fit the {w}x{h} image."
-    return BoxCheck(clipped, note, clamped=True)
-
-
-def _check_frame(frame_size: tuple[int, int]) -> tuple[int, int]:
-    """The frame comes from our code, not the model, so a bad one is a bug and raises."""
-    try:
-        w, h = frame_size
-    except (TypeError, ValueError):
-        raise ValueError(f"frame_size must be (width, height), got {frame_size!r}") from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (w, h)):
-        raise ValueError(f"frame_size must be two positive integers, got {frame_size!r}")
-    return w, h
-
-
-def _four_numbers(box: object) -> tuple[Box | None, str]:
-    if not isinstance(box, list | tuple):
-        return None, f"bbox_2d must be a list of four numbers, got {_show(box)}."
-    if len(box) != 4:
-        return None, f"bbox_2d {_show(box)} has {len(box)} values; it needs exactly 4."
-    out = []
-    for i, v in enumerate(box, start=1):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            return None, f"bbox_2d {_show(box)} has a non-number at position {i}: {_fmt(v)}."
-        try:
-            f = float(v)
-        except (OverflowError, ValueError):
-            return None, f"bbox_2d {_show(box)} has a number too large to use at position {i}."
-        if not math.isfinite(f):
-            return None, f"bbox_2d {_show(box)} has {_fmt(v)} at position {i}, not a finite number."
-        out.append(f)
-    return (out[0], out[1], out[2], out[3]), ""
-
-
-def _order_problem(box: object, values: Box) -> str:
-    x1, y1, x2, y2 = values
-    for lo, hi, a, b, size in ((x1, x2, "x1", "x2", "width"), (y1, y2, "y1", "y2", "height")):
-        if hi < lo:
-            return (
-                f"bbox_2d {_show(box)} is inverted: {b} ({_fmt(hi)}) must be greater "
-                f"than {a} ({_fmt(lo)})."
-            )
-        if hi == lo:
-            return f"bbox_2d {_show(box)} has zero {size}: {a} and {b} are both {_fmt(lo)}."
-    return ""
-
-
-def _bounds_problem(box: object, values: Box, w: int, h: int) -> str:
-    x1, y1, x2, y2 = values
-    where = f"bbox_2d {_show(box)} lies outside the {w}x{h} image:"
-    for name, v in (("x1", x1), ("y1", y1)):
-        if v < 0:
-            return f"{where} {name} ({_fmt(v)}) is negative."
-    for name, v, limit, size in (("x2", x2, w, "width"), ("y2", y2, h, "height")):
-        if v > limit:
-            return f"{where} {name} ({_fmt(v)}) exceeds the image {size} {limit}."
-    return ""
-
-
-def _fmt(v: object) -> str:
-    """Short, safe text for one value; huge ints and long strings are abbreviated."""
-    if isinstance(v, numbers.Real) and not isinstance(v, bool):
-        try:
-            f = float(v)
-        except (OverflowError, ValueError):
-            return "<huge number>"
-        text = str(int(f)) if f.is_integer() and abs(f) < 1e15 else f"{f:g}"
-    else:
-        try:
-            text = repr(v)
-        except Exception:  # a hostile __repr__ must not take the tool down
-            text = f"<{type(v).__name__}>"
-    return text if len(text) <= 24 else text[:21] + "..."
-
-
-def _show(box: object) -> str:
-    if isinstance(box, list | tuple):
-        text = "[" + ", ".join(_fmt(v) for v in box[:8]) + (", ...]" if len(box) > 8 else "]")
-    else:
-        text = _fmt(box)
-    return text if len(text) <= 120 else text[:117] + "..."
+def _require_int(name: str, value: object, low: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"ZoomConfig.{name} must be {kind}, got {value!r}")
 
 
 @dataclass(frozen=True)
 class ZoomPlan:
-    """Where one zoom reads and what size it writes; pure geometry, no pixels."""
+    """Where one zoom reads and what size it writes; pure geometry, no pixels.
+
+    ``size`` is None when the region cannot be resized (see ``degenerate``).
+    """
 
     box: Box  # the validated box, frame pixels
     enlarged_box: IntBox  # enlarged, guarded, clipped; frame pixels
     source_box: Box  # the same region in the original's pixels
-    size: tuple[int, int]  # (width, height) of the crop handed to the model
+    size: tuple[int, int] | None  # (width, height) of the crop handed to the model
+    degenerate: str = ""  # why no crop can be made of this region, for the model
+
+    @property
+    def ok(self) -> bool:
+        return self.size is not None
 
 
 def plan_zoom(
     image_size: tuple[int, int], frame_size: tuple[int, int], box: Box, config: ZoomConfig
 ) -> ZoomPlan:
     """Geometry of a zoom on an already validated ``box``; shared by the fast and test paths."""
-    fw, fh = _check_frame(frame_size)
-    iw, ih = _check_frame(image_size)
+    fw, fh = check_frame(frame_size)
+    iw, ih = check_frame(image_size)
     x1, y1, x2, y2 = box
-    ex1, ex2 = _enlarge(x1, x2, config.enlarge, config.min_side, fw)
-    ey1, ey2 = _enlarge(y1, y2, config.enlarge, config.min_side, fh)
-    ex1, ey1, ex2, ey2 = _aspect_guard((ex1, ey1, ex2, ey2), fw, fh)
+    if config.snap == "truncate":
+        ex1, ex2 = _truncated(x1, x2, config.enlarge, fw)
+        ey1, ey2 = _truncated(y1, y2, config.enlarge, fh)
+    else:
+        ex1, ex2 = _enlarge(x1, x2, config.enlarge, config.min_side, fw)
+        ey1, ey2 = _enlarge(y1, y2, config.enlarge, config.min_side, fh)
+    if config.aspect_guard:
+        ex1, ey1, ex2, ey2 = _aspect_guard((ex1, ey1, ex2, ey2), fw, fh)
     # Multiply before dividing so the frame's far edge maps exactly onto the image's.
     source = (ex1 * iw / fw, ey1 * ih / fh, ex2 * iw / fw, ey2 * ih / fh)
-    cw, ch = ex2 - ex1, ey2 - ey1
-    up_w, up_h = max(1, round(cw * config.upscale)), max(1, round(ch * config.upscale))
-    # Rounding (or a frame thinner than the limit) can still tip the ratio over it.
-    up_w = max(up_w, math.ceil(up_h / MAX_ASPECT_RATIO))
-    up_h = max(up_h, math.ceil(up_w / MAX_ASPECT_RATIO))
-    out_h, out_w = smart_resize(up_h, up_w, config.factor, config.min_pixels, config.max_pixels)
-    return ZoomPlan(box, (ex1, ey1, ex2, ey2), source, (out_w, out_h))
+    enlarged = (ex1, ey1, ex2, ey2)
+    size, why = _output_size(ex2 - ex1, ey2 - ey1, config)
+    return ZoomPlan(box, enlarged, source, size, why)
+
+
+def _output_size(cw: int, ch: int, config: ZoomConfig) -> tuple[tuple[int, int] | None, str]:
+    """Upscale, then smart-resize; None (and why) where the release's resize would fail."""
+    if cw < 1 or ch < 1:
+        return None, f"the region is {cw}x{ch} pixels after enlarging, too small to crop"
+    if config.aspect_guard:
+        up_w, up_h = max(1, round(cw * config.upscale)), max(1, round(ch * config.upscale))
+        # Rounding (or a frame thinner than the limit) can still tip the ratio over it.
+        up_w = max(up_w, math.ceil(up_h / MAX_ASPECT_RATIO))
+        up_h = max(up_h, math.ceil(up_w / MAX_ASPECT_RATIO))
+    else:  # the release multiplies the crop's size and hands it to smart_resize as it is
+        up_w, up_h = cw * config.upscale, ch * config.upscale
+    if max(up_w, up_h) / min(up_w, up_h) > MAX_ASPECT_RATIO:
+        why = f"the region is {cw}x{ch} pixels, thinner than {MAX_ASPECT_RATIO}:1"
+        return None, why
+    h, w = smart_resize(
+        up_h, up_w, config.factor, config.min_pixels, config.max_pixels, rounding=config.rounding
+    )
+    if w < 1 or h < 1:  # qwen-vl-utils can floor a side to 0 near the cap
+        return None, f"the region is {cw}x{ch} pixels and cannot be resized"
+    return (w, h), ""
+
+
+def _truncated(lo: float, hi: float, scale: float, limit: int) -> tuple[int, int]:
+    """One axis as the release does it: scale about the centre, clip, then int() each edge."""
+    centre, half = (lo + hi) / 2, (hi - lo) * scale / 2
+    return int(max(0, centre - half)), int(min(limit, centre + half))
 
 
 def _enlarge(lo: float, hi: float, scale: float, min_side: int, limit: int) -> tuple[int, int]:
@@ -291,7 +247,11 @@ def _aspect_guard(box: IntBox, fw: int, fh: int) -> IntBox:
 
 @dataclass(frozen=True)
 class ZoomResult:
-    """One tool call's outcome: a crop and its geometry, or only a model-facing message."""
+    """One tool call's outcome: a crop and its geometry, or only a model-facing message.
+
+    ``problem`` says why there is no crop: "box" (the box itself is unusable) or
+    "degenerate" (a valid box whose region cannot be resized, see ``ZoomPlan``).
+    """
 
     crop: Image.Image | None
     message: str
@@ -300,6 +260,7 @@ class ZoomResult:
     source_box: Box | None = None
     size: tuple[int, int] | None = None
     from_original: bool = False  # whether the pixels came from the original, not the frame
+    problem: str = ""
 
     @property
     def ok(self) -> bool:
@@ -314,7 +275,8 @@ def zoom(
 ) -> ZoomResult:
     """Crop ``box`` (absolute frame pixels, as the model wrote it) from a loaded ``image``.
 
-    Takes an image, never a path: nothing the model writes can make this open a file.
+    ``image`` is the frame itself or the original it was resized from. Takes an image, never
+    a path: nothing the model writes can make this open a file.
     """
     if not isinstance(image, Image.Image):
         kind = type(image).__name__
@@ -322,40 +284,52 @@ def zoom(
     config = config or ZoomConfig()
     check = validate_box(box, frame_size, clamp=config.clamp)
     if not check.ok:
-        return ZoomResult(None, check.message)
+        return ZoomResult(None, check.message, problem="box")
     plan = plan_zoom(image.size, frame_size, check.box, config)  # type: ignore[arg-type]
-    from_original = config.full_resolution and image.size != tuple(frame_size)
-    crop = render(image, frame_size, plan, full_resolution=config.full_resolution)
     fw, fh = frame_size
+    geometry = (plan.box, plan.enlarged_box, plan.source_box)
+    if not plan.ok:
+        message = (
+            f"Cannot zoom into {show_box(plan.box)} of the {fw}x{fh} image: {plan.degenerate}. "
+            "Give a box a few pixels wide and tall."
+        )
+        return ZoomResult(None, message, *geometry, problem="degenerate")
+    from_original = config.full_resolution and image.size != tuple(frame_size)
+    crop = render(image, frame_size, plan, config)
     message = (
-        f"Zoomed into {_show(plan.box)} of the {fw}x{fh} image; "
-        f"the crop is {plan.size[0]}x{plan.size[1]} pixels."
+        f"Zoomed into {show_box(plan.box)} of the {fw}x{fh} image; "
+        f"the crop is {plan.size[0]}x{plan.size[1]} pixels."  # type: ignore[index]
     )
     if check.clamped:
         message = f"{check.message} {message}"
-    return ZoomResult(
-        crop, message, plan.box, plan.enlarged_box, plan.source_box, plan.size, from_original
-    )
+    return ZoomResult(crop, message, *geometry, plan.size, from_original)
 
 
 def render(
-    image: Image.Image, frame_size: tuple[int, int], plan: ZoomPlan, *, full_resolution: bool
+    image: Image.Image,
+    frame_size: tuple[int, int],
+    plan: ZoomPlan,
+    config: ZoomConfig,
 ) -> Image.Image:
     """Resample only the planned region; the whole original is never resized.
 
-    Paper mode resamples the source box to its frame size first (PIL computes those pixels
-    exactly as a whole-image resize would), then goes straight to the final size.
+    Given the frame this is the release's work: a crop and one resize. From a larger
+    original, ``full_resolution`` reads the source box straight from it; otherwise the box
+    is first resampled to its frame size (PIL computes those pixels as a whole-image resize
+    would), then resized to the final size.
     """
+    if plan.size is None:
+        raise ValueError(f"render: the plan has no output size ({plan.degenerate})")
     src = image if image.mode in _RESAMPLE_MODES else _to_rgb(image)
     ex1, ey1, ex2, ey2 = plan.enlarged_box
+    filt = config.filter
     if src.size == tuple(frame_size):
-        region = src.crop(plan.enlarged_box)
-        out = region.resize(plan.size, RESAMPLE)
-    elif full_resolution:
-        out = src.resize(plan.size, RESAMPLE, box=plan.source_box)
+        out = src.crop(plan.enlarged_box).resize(plan.size, filt)
+    elif config.full_resolution:
+        out = src.resize(plan.size, filt, box=plan.source_box)
     else:
-        region = src.resize((ex2 - ex1, ey2 - ey1), RESAMPLE, box=plan.source_box)
-        out = region.resize(plan.size, RESAMPLE)
+        region = src.resize((ex2 - ex1, ey2 - ey1), filt, box=plan.source_box)
+        out = region.resize(plan.size, filt)
     return out if out.mode == "RGB" else _to_rgb(out)
 
 

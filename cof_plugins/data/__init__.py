@@ -9,7 +9,7 @@ Modules, one concept each:
 - ``validate``: every check a row must pass before SFT or RL sees it;
 - ``boxes`` and ``layout``: tool-call boxes and crop placement inside assistant text;
 - ``frames``: a row's frame, from its first image;
-- ``convert`` and ``mini_o3``: other projects' trajectory formats; ``converting`` runs them;
+- ``styles``: other projects' trajectory formats, one reader per style; ``convert`` runs them;
 - ``sources``, ``snapshot``, ``prepare`` and ``benchmarks``: released datasets -> our layout;
 - ``parquet``: canonical rows or annotations -> verl RLHFDataset parquet;
 - ``provenance`` and ``report``: what made an output, and terminal tables.

@@ -18,15 +18,15 @@ sets; ``cof data to-parquet`` and ``cof data synthesize`` read it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cof_plugins.core.options import OptionsError, strip_labels
+from cof_plugins.core.options import answer_letter as options_answer_letter
 from cof_plugins.core.protocol import letters
 
 ANSWER_KINDS = ("multiple_choice", "open", "math")
-_LABEL = re.compile(r"^\s*\(?([A-Za-z])\)?[.:)]?\s+(.*)$", re.S)
 
 
 class AnnotationError(ValueError):
@@ -56,15 +56,8 @@ class Annotation:
         return out
 
 
-def strip_option_label(option: str, letter: str) -> str:
-    """'(B) cat' / 'B. cat' -> 'cat' when the label is the option's own letter."""
-    match = _LABEL.match(option)
-    if match and match.group(1).upper() == letter:
-        return match.group(2).strip()
-    return option.strip()
-
-
 def normalize_options(options: Any, index: int) -> list[str]:
+    """Option texts without their own labels (``core.options``, the one options parser)."""
     if options is None or options == "":
         return []
     if isinstance(options, Mapping):
@@ -74,24 +67,18 @@ def normalize_options(options: Any, index: int) -> list[str]:
             f"row {index}: options must be a list of texts or a letter->text mapping, "
             f"got {type(options).__name__}"
         )
-    labels = letters(len(options))
-    return [strip_option_label(str(o), L) for o, L in zip(options, labels, strict=True)]
+    try:
+        return list(strip_labels(options))
+    except OptionsError as exc:
+        raise AnnotationError(f"row {index}: {exc}") from None
 
 
 def answer_letter(answer: str, options: Sequence[str], index: int) -> str:
-    """The option letter for ``answer`` given as 'B', '(B)', 'B.' or the option's text."""
-    text = str(answer).strip()
-    labels = letters(len(options))
-    bare = text.strip("(). ").upper()
-    if len(bare) == 1 and bare in labels:
-        return bare
-    lowered = [o.lower() for o in options]
-    if text.lower() in lowered:
-        return labels[lowered.index(text.lower())]
-    raise AnnotationError(
-        f"row {index}: answer {text!r} is neither an option letter ({', '.join(labels)}) nor "
-        "one of the option texts; fix the answer or the options"
-    )
+    """The option letter for ``answer`` (rules: ``core.options.answer_letter``)."""
+    try:
+        return options_answer_letter(answer, options)
+    except OptionsError as exc:
+        raise AnnotationError(f"row {index}: {exc}; fix the answer or the options") from None
 
 
 def _box(value: Any, index: int, name: str) -> list[float]:

@@ -1,153 +1,175 @@
-"""Evaluation benchmarks (local snapshots) -> annotation records (``data.annotations``).
+"""Benchmarks -> annotation records (``data.annotations``) for ``cof data prepare``.
 
-V* Bench (``craigwu/vstar_bench`` on the Hugging Face hub)::
+The files are read by ``eval.benchmarks``, the one reader ``cof eval`` uses too, so a
+prepared question has the same id, text, options, answer and category as in an eval run
+(that module's docstring lists the formats and the decisions). This module only places the
+images and writes the records:
 
-    DIR/test_questions.jsonl   {"image": "direct_attributes/sa_1.jpg", "text": "What is ...?
-                                 \n(A) red\n(B) blue\nAnswer with the option's letter ...",
-                                 "label": "A", "category": "direct_attributes", "question_id": 0}
-    DIR/direct_attributes/*.jpg, DIR/relative_position/*.jpg   (paths as in "image")
+- file images (V*, MME-RealWorld): ``OUT/images`` links to the benchmark's image folder
+  (``--copy-images`` copies it), and records say ``images/<path as released>``;
+- embedded images (HR-Bench): each distinct image is written once, as stored, to
+  ``OUT/images/<file stem>/<id>.<ext>``. They are written to a temporary folder first and
+  moved into place only when every row succeeded, so a failure leaves no half-written set.
 
-  download: ``huggingface-cli download --repo-type dataset craigwu/vstar_bench --local-dir DIR``
+Where to download each benchmark (no network here; download, then copy the folder over):
 
-HR-Bench (``DreamMr/HR-Bench``; see the dataset card)::
+- V* Bench: ``craigwu/vstar_bench`` -> ``DIR/test_questions.jsonl`` and its image folders
+- HR-Bench: ``DreamMr/HR-Bench`` -> ``hr_bench_4k.tsv``, ``hr_bench_8k.tsv`` (prepare each)
+- MME-RealWorld: ``yifanzhang114/MME-RealWorld`` -> ``MME_RealWorld.json`` and the unzipped
+  images its "Image" paths point to
 
-    DIR/hr_bench_4k.tsv, DIR/hr_bench_8k.tsv    tab-separated, columns index, question,
-        answer (letter), category, A, B, C, D, image (base64 JPEG), [cycle_category]
-
-  download: ``huggingface-cli download --repo-type dataset DreamMr/HR-Bench --local-dir DIR``
-
-MME-RealWorld (``yifanzhang114/MME-RealWorld``; see the dataset card)::
-
-    DIR/MME_RealWorld.json     [{"Question_id": ..., "Image": "remote_sensing/03553.png",
-                                 "Text": "...", "Answer choices": ["(A) ..", ...],
-                                 "Ground truth": "A", "Category": "..", "Subtask": "..",
-                                 "Task": ".."}]
-    DIR/<Image paths>          (unzip the image archives so the "Image" paths resolve)
-
-  download: ``huggingface-cli download --repo-type dataset yifanzhang114/MME-RealWorld
-  --local-dir DIR`` then unzip the image parts.
-
-Every reader returns (records, problems): problems name the 0-based row and are reported,
-never dropped silently.
+    huggingface-cli download --repo-type dataset <name> --local-dir DIR
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
+import io
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
-from cof_plugins.data.annotations import AnnotationError, normalize_options
-from cof_plugins.data.rows import read_rows
-from cof_plugins.data.snapshot import (
-    find_file,
-    first,
-    progress,
-    save_image_bytes,
-    split_options,
+from PIL import Image, UnidentifiedImageError
+
+from cof_plugins.core.zoom import ImageLoadError
+from cof_plugins.data.snapshot import link_images
+from cof_plugins.eval.benchmarks import (
+    BENCHMARK_FORMATS,
+    Benchmark,
+    BenchmarkError,
+    Sample,
+    format_errors,
+    load_benchmark,
 )
 
-Result = tuple[list[dict], list[str]]
+_EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
 
 
-def _check_image(root: Path, rel: str, i: int, problems: list[str]) -> bool:
-    if (root / rel).is_file():
-        return True
-    problems.append(f"row {i}: image {rel!r} not found under {root}; fetch the images too")
-    return False
+def benchmark_names() -> list[str]:
+    """The formats ``cof data prepare`` accepts besides the training sets."""
+    return BENCHMARK_FORMATS.names()
 
 
-def read_vstar(src: Path) -> Result:
-    path = find_file(src, ["test_questions.jsonl", "*.jsonl"], "V* test_questions.jsonl")[0]
-    records, problems = [], []
-    for i, raw in enumerate(read_rows(path)):
-        text, image, label = raw.get("text"), raw.get("image"), raw.get("label")
-        if not (text and image and label):
-            problems.append(f"row {i}: needs text, image and label; got keys {sorted(raw)}")
-            continue
-        if not _check_image(path.parent, image, i, problems):
-            continue
-        question, options = split_options(text)
-        records.append(
-            {
-                "id": f"vstar-{raw.get('question_id', i)}",
-                "image": f"images/{image}",
-                "question": question,
-                "options": options,
-                "answer": label,
-                "kind": "multiple_choice",
-                "category": raw.get("category", ""),
-                "data_source": "vstar",
-            }
-        )
-    return records, problems
+def data_source(bench: Benchmark) -> str:
+    """The ``data_source`` of a benchmark's records: "vstar", "hrbench_4k", ..."""
+    if bench.format == "hrbench":
+        return bench.name.replace("hr_bench", "hrbench")
+    if bench.format == "jsonl":
+        return bench.name
+    return bench.format.replace("-", "_")
 
 
-def read_hrbench(src: Path, out: Path) -> Result:
-    """HR-Bench TSVs; the base64 images are written to ``out/images/<stem>/<index>.<ext>``."""
-    csv.field_size_limit(sys.maxsize)
-    records, problems = [], []
-    for path in find_file(src, ["*.tsv"], "HR-Bench .tsv files"):
-        with path.open(newline="", encoding="utf-8") as f:
-            for i, raw in enumerate(progress(csv.DictReader(f, delimiter="\t"), path.name)):
-                record = _hrbench_row(raw, i, path.stem, out, problems)
-                if record:
-                    records.append(record)
-    return records, problems
+def prepare_benchmark(
+    fmt: str,
+    src: Path,
+    out: Path,
+    *,
+    image_dir: Path | None = None,
+    copy: bool = False,
+    skip_bad_rows: bool = False,
+) -> tuple[list[dict], list[str], list[Path]]:
+    """(records, skipped rows, input files); raises ``BenchmarkError`` on any bad row.
 
-
-def _hrbench_row(raw: dict, i: int, stem: str, out: Path, problems: list[str]) -> dict | None:
-    options = [raw[k] for k in "ABCD" if raw.get(k)]
-    if not (raw.get("question") and raw.get("answer") and raw.get("image") and options):
-        problems.append(f"row {i} of {stem}.tsv: needs question, answer, A-D and image columns")
-        return None
-    index = raw.get("index") or str(i)
+    With ``skip_bad_rows`` the bad rows are left out and listed instead.
+    """
+    bench = load_benchmark(src, fmt, image_root=image_dir, skip_bad_rows=skip_bad_rows)
+    out.mkdir(parents=True, exist_ok=True)
+    writer = _EmbeddedImages(out, bench.name)
+    records, problems = [], list(bench.skipped)
     try:
-        name = save_image_bytes(raw["image"], out / "images" / stem, index)
-    except (ValueError, OSError) as exc:
-        problems.append(f"row {i} of {stem}.tsv: image column is not a base64 image ({exc})")
-        return None
+        for sample in bench.samples:
+            try:
+                image = _place(sample, bench, writer)
+            except (ImageLoadError, OSError, ValueError) as exc:
+                problems.append(f"row {sample.index}: image: {exc}")
+                continue
+            records.append(_record(sample, image, data_source(bench)))
+        if len(problems) > len(bench.skipped) and not skip_bad_rows:
+            raise BenchmarkError(
+                f"{bench.path}: {len(problems)} bad row(s) (0-based):\n  "
+                f"{format_errors(problems)}\nFix them, or pass --skip-bad-rows to use the rest."
+            )
+        writer.commit()
+    finally:
+        writer.discard()
+    if any(s.image.kind == "path" for s in bench.samples):
+        link_images(out, Path(bench.image_root), copy)
+    return records, sorted(problems, key=_row_number), [Path(bench.path)]
+
+
+def _row_number(problem: str) -> int:
+    head = problem.split(":", 1)[0].removeprefix("row ")
+    return int(head) if head.isdigit() else -1
+
+
+def _record(sample: Sample, image: str, source: str) -> dict:
     return {
-        "id": f"{stem}-{index}",
-        "image": f"images/{stem}/{name}",
-        "question": raw["question"],
-        "options": options,
-        "answer": raw["answer"].strip(),
-        "kind": "multiple_choice",
-        "category": raw.get("category", ""),
-        "data_source": stem.replace("hr_bench", "hrbench"),
-    }
+        "id": sample.id, "image": image, "question": sample.question,
+        "options": list(sample.options or []), "answer": sample.answer, "kind": sample.kind,
+        "category": sample.category, "data_source": source,
+    }  # fmt: skip
 
 
-def read_mme_realworld(src: Path) -> Result:
-    path = find_file(src, ["MME_RealWorld*.json", "*.json"], "the MME-RealWorld JSON")[0]
-    rows = json.loads(path.read_text(encoding="utf-8"))
-    records, problems = [], []
-    for i, raw in enumerate(rows):
-        image = first(raw, "Image", "image")
-        question = first(raw, "Text", "question", "Question")
-        choices = first(raw, "Answer choices", "Answer Choices", "options", "choices")
-        answer = first(raw, "Ground truth", "answer", "Answer")
-        if not (image and question and answer):
-            problems.append(f"row {i}: needs Image, Text and Ground truth; got keys {sorted(raw)}")
-            continue
-        if not _check_image(path.parent, image, i, problems):
-            continue
-        try:
-            options = normalize_options(choices, i)
-        except AnnotationError as exc:
-            problems.append(str(exc))
-            continue
-        records.append(
-            {
-                "id": f"mme-rw-{first(raw, 'Question_id', 'question_id') or i}",
-                "image": f"images/{image}",
-                "question": str(question).strip(),
-                "options": options,
-                "answer": str(answer).strip(),
-                "category": first(raw, "Subtask", "Category") or "",
-                "data_source": "mme_realworld",
-            }
-        )
-    return records, problems
+def _place(sample: Sample, bench: Benchmark, writer: _EmbeddedImages) -> str:
+    """The record's image path, relative to OUT (where ``images`` is)."""
+    if sample.image.kind != "path":
+        return writer.write(sample)
+    rel = os.path.relpath(sample.image.path, bench.image_root)
+    return sample.image.path if rel.startswith("..") else f"images/{Path(rel).as_posix()}"
+
+
+class _EmbeddedImages:
+    """Writes embedded images to a temporary folder, moved to OUT/images/<stem> on commit."""
+
+    def __init__(self, out: Path, stem: str) -> None:
+        self.final = out / "images" / stem
+        self.temp: Path | None = None
+        self.names: dict[tuple, str] = {}
+        self.used: set[str] = set()
+        self.out = out
+
+    def write(self, sample: Sample) -> str:
+        ref = sample.image
+        key = (ref.kind, ref.path, ref.offset, ref.row, ref.column)
+        if key not in self.names:
+            data = ref.read_bytes()
+            try:
+                with Image.open(io.BytesIO(data)) as img:
+                    ext = _EXT.get(img.format or "", ".png")
+            except UnidentifiedImageError:
+                raise ImageLoadError(f"{ref.describe()} is not an image") from None
+            if self.temp is None:
+                self.temp = Path(tempfile.mkdtemp(prefix=".images-", dir=self.out))
+            name = f"{_safe(sample.id)}{ext}"
+            if name in self.used:  # two ids that clean to one name ("a/b", "a_b")
+                name = f"{_safe(sample.id)}-row{sample.index}{ext}"
+            self.used.add(name)
+            (self.temp / name).write_bytes(data)
+            self.names[key] = name
+        return f"images/{self.final.name}/{self.names[key]}"
+
+    def commit(self) -> None:
+        if self.temp is None:
+            return
+        if self.final.parent.is_symlink():
+            raise BenchmarkError(
+                f"{self.final.parent} links to another folder (an earlier prepare of a "
+                "benchmark with image files); choose another --out"
+            )
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        if self.final.is_symlink() or self.final.is_file():
+            raise BenchmarkError(f"{self.final} exists and is not a folder; remove it")
+        if self.final.exists():
+            shutil.rmtree(self.final)  # the images of an earlier prepare into this OUT
+        os.replace(self.temp, self.final)
+        self.temp = None
+
+    def discard(self) -> None:
+        if self.temp is not None:
+            shutil.rmtree(self.temp, ignore_errors=True)
+            self.temp = None
+
+
+def _safe(name: str) -> str:
+    """A file name from an id ("perception/3" -> "perception_3")."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "_"

@@ -1,241 +1,87 @@
-r"""Other projects' trajectory formats -> canonical rows (``cof data convert``).
+"""Run a conversion over a file's rows: read each row in its style, then rewrite box conventions.
 
-Accepted input styles (JSON list or JSONL, one trajectory per row):
-
-``function-call`` (LLaMA-Factory sharegpt with tool roles)::
-
-    {"conversations": [                       # or "messages"; from/value or role/content
-       {"from": "human", "value": "<image>Question ..."},
-       {"from": "function_call",              # optional thought text, then the call JSON
-        "value": "<think>..</think>\n{\"name\": \"image_zoom_in_tool\", \"arguments\": {..}}"},
-       {"from": "observation", "value": "<image>"},
-       {"from": "gpt", "value": "<think>...</think><answer>B</answer>"}],
-     "system": "...", "images": ["a.jpg", "crop1.jpg"]}
-
-``deepeyes`` (OpenAI-style messages, crops returned by ``tool`` turns, absolute boxes)::
-
-    {"messages": [                            # or "prompt"
-       {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "..."}]},
-       {"role": "assistant",
-        "content": "<think>..</think><tool_call>{.. \"bbox_2d\": [..]}</tool_call>"},
-       {"role": "tool", "content": "<image>"},  # or "observation", or a user turn that
-                                                # starts with <tool_response>
-       {"role": "assistant", "content": "<think>..</think><answer>..</answer>"}],
-     "images": ["a.jpg", {"image": "crop.png"}]}
-
-``mini-o3``: see ``data.mini_o3`` (relative boxes, crops of crops).
-
-``canonical``: rows already canonical; only ``--coords-from/--coords-to`` rewriting applies.
-
-Observation turns that return images become the protocol's crop turn (``<image>`` + suffix),
-so converted data shows the model the same text as RL and eval; a row without a system turn
-gets the protocol's system prompt. Boxes are rewritten from ``coords_from`` (default: the
-style's own: abs for deepeyes, rel1 for mini-o3, the family's for the others) to the family's
-convention on the row's frame (``frame_size`` of its first image), or to ``to_family``'s frame
-when swapping base models (28- vs 32-pixel grids). Text after a call in a function-call turn
-is not representable in that format and is dropped by ``to_function_call``.
+The per-style readers (``data.styles``) only restructure a row; this step also needs the
+images, because the frame of each row, on which boxes are rewritten, comes from its first
+image's size. Boxes move from ``coords_from`` (default: the style's own: abs for deepeyes,
+rel1 for mini-o3, the family's for the others) to the family's convention on the row's frame,
+or to ``to_family``'s frame when swapping base models (28- vs 32-pixel grids).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cof_plugins.core.coords import convert as convert_box
-from cof_plugins.core.parser import format_tool_call, load_lenient, parse_turn
-from cof_plugins.core.protocol import Protocol
+from cof_plugins.core.frame import PixelBudget, frame_size, get_family
+from cof_plugins.core.protocol import load_protocol
 from cof_plugins.data.boxes import rewrite_calls
-from cof_plugins.data.rows import IMAGE
-
-STYLES = ("function-call", "deepeyes", "mini-o3", "canonical")
-STYLE_COORDS = {"deepeyes": "abs", "mini-o3": "rel1"}
-_ROLE = {
-    "human": "user",
-    "user": "user",
-    "gpt": "assistant",
-    "assistant": "assistant",
-    "system": "system",
-    "function_call": "call",
-    "observation": "observation",
-    "tool": "observation",
-    "function": "observation",
-    "ipython": "observation",
-}
-_META_KEYS = ("id", "answer", "ground_truth", "options", "kind", "category", "data_source")
+from cof_plugins.data.frames import first_image_size
+from cof_plugins.data.styles import STYLES, Style
+from cof_plugins.data.styles.common import ConvertError
 
 
-class ConvertError(ValueError):
-    """One row that cannot be converted; the message starts with ``row N:``."""
+@dataclass(frozen=True)
+class ConvertConfig:
+    style: str
+    family: str = "qwen2_5_vl"
+    to_family: str | None = None  # swap base models: boxes move to this family's frame
+    budget: PixelBudget = field(default_factory=PixelBudget)
+    coords_from: str | None = None  # default: the style's own convention
+    coords_to: str | None = None  # default: the (target) family's convention
+    protocol: str = "unified"
+
+    def __post_init__(self) -> None:
+        STYLES.get(self.style)  # an unknown style raises here, listing the registered ones
+        get_family(self.family)
+        if self.to_family:
+            get_family(self.to_family)
+
+    @property
+    def reader(self) -> Style:
+        return STYLES.get(self.style)
+
+    @property
+    def src(self) -> str:
+        return self.coords_from or self.reader.coords or get_family(self.family).coords
+
+    @property
+    def dst(self) -> str:
+        return self.coords_to or get_family(self.to_family or self.family).coords
 
 
-def read_message(m: Any, i: int, j: int) -> tuple[str, str]:
-    if not isinstance(m, Mapping):
-        raise ConvertError(f"row {i}: message {j} is a {type(m).__name__}, not an object")
-    role = m.get("role", m.get("from"))
-    if role not in _ROLE:
-        raise ConvertError(
-            f"row {i}: message {j} has unknown role {role!r}; known: {sorted(_ROLE)}"
-        )
-    return _ROLE[role], _text(m.get("content", m.get("value")), i, j)
-
-
-def _text(content: Any, i: int, j: int) -> str:
-    """String content as is; OpenAI part lists become text with ``<image>`` per image part."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        out = []
-        for part in content:
-            kind = part.get("type") if isinstance(part, Mapping) else None
-            if kind in ("image", "image_url"):
-                out.append(IMAGE)
-            elif kind == "text":
-                out.append(str(part.get("text", "")))
-        return "".join(out)
-    raise ConvertError(f"row {i}: message {j} content must be text or a list of parts")
-
-
-def image_paths(images: Any, i: int) -> list[str]:
-    """Image entries as path strings: strings, or dicts with image/path/url (file:// stripped)."""
-    out = []
-    for k, item in enumerate(images or []):
-        if isinstance(item, Mapping):
-            item = item.get("image") or item.get("path") or item.get("url")
-        if not isinstance(item, str):
-            raise ConvertError(
-                f"row {i}: images[{k}] is not a path (embedded bytes are not supported here; "
-                "write the images to files first)"
-            )
-        out.append(item.removeprefix("file://"))
+def convert_row(row: Any, i: int, cfg: ConvertConfig, image_dir: str | Path) -> dict:
+    """One row in ``cfg.style`` -> canonical, boxes in the target convention and frame."""
+    out = cfg.reader.read(row, i, load_protocol(cfg.protocol))
+    to_family = cfg.to_family or cfg.family
+    if cfg.src == cfg.dst and to_family == cfg.family:
+        return out
+    try:
+        size = first_image_size(out, image_dir)
+    except ValueError as exc:
+        raise ConvertError(f"row {i}: {exc}; the frame is needed to rewrite boxes") from None
+    src_frame = frame_size(size, cfg.family, cfg.budget)
+    dst_frame = frame_size(size, to_family, cfg.budget)
+    out, _ = rewrite_coords(out, cfg.src, cfg.dst, src_frame, dst_frame)
     return out
 
 
-def _is_observation(role: str, content: str, seen_user: bool) -> bool:
-    return role == "observation" or (
-        role == "user" and seen_user and content.lstrip().startswith("<tool_response>")
-    )
+def convert_rows(
+    rows: Sequence[Any], cfg: ConvertConfig, image_dir: str | Path, progress: bool = False
+) -> tuple[list[dict], list[str]]:
+    """Converted rows and one message per row that failed (``row N: ...``); none are dropped
+    silently."""
+    from tqdm import tqdm
 
-
-def assemble_turns(turns: Sequence[tuple[str, str]], protocol: Protocol, i: int) -> list[dict]:
-    """Map roles to system/user/assistant, crop turns to the protocol's, merge neighbours."""
-    out: list[dict] = []
-    seen_user = False
-    for role, content in turns:
-        if _is_observation(role, content, seen_user):
-            n = content.count(IMAGE)
-            role, content = "user", protocol.crop_user_turn(n) if n else content
-        role = "assistant" if role == "call" else role
-        if out and out[-1]["role"] == role and role != "system":
-            out[-1]["content"] += "\n" + content
-            continue
-        seen_user = seen_user or role == "user"
-        out.append({"role": role, "content": content})
-    if not out or out[0]["role"] != "system":
-        out.insert(0, {"role": "system", "content": protocol.system})
-    return out
-
-
-def _call_text(value: str, i: int) -> str:
-    """A function_call value (optional thought, then a call object or list) -> assistant text."""
-    thought, calls = split_call(value)
-    if calls is None:
-        raise ConvertError(f"row {i}: function_call value does not end with a JSON call: {value!r}")
-    texts = []
-    for call in calls if isinstance(calls, list) else [calls]:
-        args = call.get("arguments", {}) if isinstance(call, Mapping) else None
-        if isinstance(args, str):
-            args = load_lenient(args)[0]
-        if not isinstance(call, Mapping) or not isinstance(args, Mapping) or "name" not in call:
-            raise ConvertError(
-                f"row {i}: function_call needs {{'name', 'arguments'}}, got {call!r}"
-            )
-        texts.append(format_tool_call(call["name"], args))
-    head = thought.strip()
-    return (head + "\n" if head else "") + "\n".join(texts)
-
-
-def split_call(value: str) -> tuple[str, Any]:
-    """(thought, parsed JSON) where the JSON runs to the end of ``value``; (value, None) if none."""
-    end = len(value.rstrip())
-    decoder = json.JSONDecoder()
-    for pos, ch in enumerate(value):
-        if ch in "{[":
-            try:
-                obj, stop = decoder.raw_decode(value, pos)
-            except ValueError:
-                continue
-            if stop == end:
-                return value[:pos], obj
-    return value, None
-
-
-def carry_meta(row: Mapping[str, Any], source: str) -> dict:
-    meta = dict(row.get("meta") or {})
-    meta.update({k: row[k] for k in _META_KEYS if k in row and k not in meta})
-    meta.setdefault("source", source)
-    return meta
-
-
-def from_function_call(row: Any, i: int, protocol: Protocol) -> dict:
-    if not isinstance(row, Mapping):
-        raise ConvertError(f"row {i}: expected an object, got {type(row).__name__}")
-    raw = row.get("conversations", row.get("messages"))
-    if not isinstance(raw, list):
-        raise ConvertError(f"row {i}: no 'conversations' (or 'messages') list")
-    turns = [read_message(m, i, j) for j, m in enumerate(raw)]
-    turns = [(r, _call_text(c, i) if r == "call" else c) for r, c in turns]
-    if row.get("system"):
-        turns.insert(0, ("system", str(row["system"])))
-    return {
-        "messages": assemble_turns(turns, protocol, i),
-        "images": image_paths(row.get("images"), i),
-        "meta": carry_meta(row, "function-call"),
-    }
-
-
-def from_deepeyes(row: Any, i: int, protocol: Protocol) -> dict:
-    if not isinstance(row, Mapping):
-        raise ConvertError(f"row {i}: expected an object, got {type(row).__name__}")
-    raw = row.get("messages", row.get("prompt"))
-    if not isinstance(raw, list):
-        raise ConvertError(f"row {i}: no 'messages' (or 'prompt') list")
-    turns = [read_message(m, i, j) for j, m in enumerate(raw)]
-    return {
-        "messages": assemble_turns(turns, protocol, i),
-        "images": image_paths(row.get("images"), i),
-        "meta": carry_meta(row, "deepeyes"),
-    }
-
-
-def to_function_call(row: Mapping[str, Any]) -> dict:
-    """Canonical -> function-call style (calls as function_call turns, crops as observations)."""
-    conversations, system = [], None
-    for k, m in enumerate(row["messages"]):
-        role, content = m["role"], m["content"]
-        if role == "system":
-            system = content
-        elif role == "user":
-            first = not any(c["from"] == "human" for c in conversations)
-            conversations.append({"from": "human" if first else "observation", "value": content})
-        else:
-            conversations.append(_fc_assistant(content, k))
-    out = {"conversations": conversations, "images": list(row.get("images", []))}
-    if system is not None:
-        out["system"] = system
-    return out
-
-
-def _fc_assistant(content: str, k: int) -> dict:
-    turn = parse_turn(content)
-    if not turn.tool_calls:
-        return {"from": "gpt", "value": content}
-    thought = content[: content.find("<tool_call>")].strip()
-    calls = [{"name": c.name, "arguments": c.arguments} for c in turn.tool_calls]
-    body = format_tool_call(calls[0]["name"], calls[0]["arguments"]).split("\n")[1]
-    if len(calls) > 1:
-        body = json.dumps(calls, ensure_ascii=False)
-    return {"from": "function_call", "value": (thought + "\n" if thought else "") + body}
+    good, bad = [], []
+    for i, row in enumerate(tqdm(rows, desc="convert", unit="row", disable=not progress)):
+        try:
+            good.append(convert_row(row, i, cfg, image_dir))
+        except ConvertError as exc:
+            bad.append(str(exc))
+    return good, bad
 
 
 def rewrite_coords(

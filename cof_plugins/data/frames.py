@@ -1,4 +1,4 @@
-"""The frame of a row: its first image's size through ``core.frame`` (read from the header)."""
+"""A row's first image size, read from the file header; ``core.frame`` turns it into a frame."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 from PIL import Image
 
-from cof_plugins.core.frame import PixelBudget, frame_size
 from cof_plugins.data.rows import resolve
 
 
@@ -27,10 +26,3 @@ def image_size(path: Path) -> tuple[int, int]:
             return img.size
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read image {str(path)!r}: {exc}") from None
-
-
-def row_frame(
-    row: Mapping[str, Any], image_dir: str | Path, family: str, budget: PixelBudget | None = None
-) -> tuple[int, int]:
-    """The frame the family's processor makes of the row's first image."""
-    return frame_size(first_image_size(row, image_dir), family, budget)

@@ -61,6 +61,7 @@ class ParquetConfig:
 
     def __post_init__(self) -> None:
         get_family(self.family)
+        load_protocol(self.protocol)  # a bad preset name or file fails before any row
         if self.images not in IMAGE_MODES:
             raise ValueError(f"images mode {self.images!r}: use one of {', '.join(IMAGE_MODES)}")
 

@@ -2,7 +2,7 @@
 
 No network here: download on a connected machine, copy the folder over, then prepare it.
 
-CoF-SFT (``xtong-zhang/CoF-SFT-Data-5.4k``; see the dataset card for the exact name)::
+CoF-SFT (``xintongzhang/CoF-SFT-Data-5.4k`` on the Hugging Face hub)::
 
     DIR/*.json       JSON list of {"messages": [{"role", "content"}], "images": ["<qid>/0.jpg"]}
     DIR/images/...   (or the images beside the JSON); paths are relative to that folder
@@ -10,7 +10,7 @@ CoF-SFT (``xtong-zhang/CoF-SFT-Data-5.4k``; see the dataset card for the exact n
   Either crop layout is accepted (``data.layout``); ``layout`` can normalise it. Output:
   ``OUT/train.json`` (canonical, ``meta.source = "cof-sft"``) and ``OUT/images`` (a link).
 
-CoF-RL (the RL split released with CoF; see the dataset card)::
+CoF-RL (``xintongzhang/CoF-RL-Data`` on the Hugging Face hub)::
 
     DIR/*.parquet | *.jsonl | *.json   rows with question (or problem / prompt), answer (or
         ground_truth / solution / reward_model.ground_truth), image (or image_name / images),
@@ -21,8 +21,9 @@ CoF-RL (the RL split released with CoF; see the dataset card)::
 
   download (both): ``huggingface-cli download --repo-type dataset <name> --local-dir DIR``
 
-Benchmarks: see ``data.benchmarks`` (V*, HR-Bench, MME-RealWorld), also written as
-``OUT/annotations.jsonl``. Every reader reports bad rows by 0-based index.
+Benchmarks (V*, HR-Bench, MME-RealWorld, users' JSONL): read by ``eval.benchmarks``, the
+reader ``cof eval`` uses, and written as ``OUT/annotations.jsonl`` by ``data.benchmarks``.
+Every reader reports bad rows by 0-based index.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.options import split_options
 from cof_plugins.core.parser import parse_turn
 from cof_plugins.core.protocol import load_protocol
-from cof_plugins.data import benchmarks
+from cof_plugins.data.benchmarks import benchmark_names, prepare_benchmark
 from cof_plugins.data.layout import LAYOUTS, detect_layout, to_in_turn, to_next_user
 from cof_plugins.data.rows import image_count, read_rows, write_rows
 from cof_plugins.data.snapshot import (
@@ -43,10 +45,9 @@ from cof_plugins.data.snapshot import (
     link_images,
     progress,
     save_image_bytes,
-    split_options,
     write_annotations,
 )
-from cof_plugins.data.sources import DATASETS
+from cof_plugins.data.sources import dataset_names
 
 
 @dataclass
@@ -158,12 +159,16 @@ def _rl_row(raw: Any, i: int, out: Path, root: Path, problems: list[str]) -> dic
         ]
         problems.append(f"row {i}: missing or unreadable {', '.join(missing)}")
         return None
-    text, options = split_options(question)
+    try:
+        text, options = split_options(question)
+    except ValueError as exc:
+        problems.append(f"row {i}: question: {exc}")
+        return None
     return {
         "id": str(first(raw, "id", "index") or f"cof-rl-{i}"),
         "image": image,
         "question": text,
-        "options": options,
+        "options": list(options),
         "answer": answer,
         "data_source": str(raw.get("data_source") or "cof-rl"),
     }
@@ -188,23 +193,22 @@ def prepare(
     image_dir: str | Path | None = None,
     layout: str | None = None,
     copy: bool = False,
+    skip_bad_rows: bool = False,
 ) -> Prepared:
-    """Prepare one dataset; raises ``SnapshotError`` when the folder lacks the expected files."""
+    """Prepare one dataset; raises ``SnapshotError`` when the folder lacks the expected files.
+
+    Training sets keep their good rows and list the bad ones; a benchmark is all or nothing
+    unless ``skip_bad_rows`` (``eval.benchmarks`` says why), then its bad rows are listed.
+    """
     src, out = Path(src), Path(out)
     images = Path(image_dir) if image_dir else None
     if name == "cof-sft":
         return prepare_cof_sft(src, out, images, layout, copy)
     if name == "cof-rl":
         return prepare_cof_rl(src, out, images)
-    if name == "hrbench":
-        out.mkdir(parents=True, exist_ok=True)
-        records, problems = benchmarks.read_hrbench(src, out)
-        inputs = find_file(src, ["*.tsv"], "HR-Bench .tsv files")
-    elif name in ("vstar", "mme-realworld"):
-        reader = benchmarks.read_vstar if name == "vstar" else benchmarks.read_mme_realworld
-        records, problems = reader(src)
-        inputs = [src] if src.is_file() else []
-        link_images(out, images or (src.parent if src.is_file() else src), copy)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    if name not in benchmark_names():
+        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(dataset_names())}")
+    records, problems, inputs = prepare_benchmark(
+        name, src, out, image_dir=images, copy=copy, skip_bad_rows=skip_bad_rows
+    )
     return Prepared(write_annotations(out, records), len(records), problems, inputs)

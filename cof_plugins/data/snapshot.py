@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import re
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,12 +19,6 @@ from PIL import Image
 
 from cof_plugins.data.rows import write_rows
 
-_OPTION = re.compile(r"^\s*\(?([A-Z])[).:]\s*(.+?)\s*$")
-_WRAPPERS = (
-    "answer with the option's letter",
-    "answer the question using a single word or phrase",
-    "please answer",
-)
 _EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
 
 
@@ -72,22 +65,6 @@ def save_image_bytes(data: bytes | str, folder: Path, stem: str) -> str:
     name = f"{stem}{ext}"
     (folder / name).write_bytes(raw)
     return name
-
-
-def split_options(text: str) -> tuple[str, list[str]]:
-    """Question text with inline '(A) ...' option lines -> (question, option texts).
-
-    Instruction lines such as "Answer with the option's letter ..." are dropped: the protocol
-    adds its own wrapper, so keeping them would show the model the instruction twice.
-    """
-    question, options = [], []
-    for line in text.splitlines():
-        match = _OPTION.match(line)
-        if match and match.group(1) == chr(ord("A") + len(options)):
-            options.append(match.group(2))
-        elif line.strip() and not line.strip().lower().startswith(_WRAPPERS):
-            question.append(line.strip())
-    return " ".join(question).strip(), options
 
 
 def first(record: Mapping[str, Any], *keys: str) -> Any:

@@ -55,6 +55,7 @@ class SynthConfig:
     def __post_init__(self) -> None:
         get_family(self.family)
         check_layout(self.layout)
+        load_protocol(self.protocol)  # a bad preset name or file fails before any row
 
     @property
     def spec(self) -> FamilySpec:

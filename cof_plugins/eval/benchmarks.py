@@ -1,44 +1,67 @@
-"""Benchmark loaders: each released layout becomes a list of ``Sample``.
+"""The one reader of benchmark files: each released layout becomes a list of ``Sample``.
 
-Supported layouts (``FORMATS``):
+``cof eval`` evaluates the samples; ``cof data prepare`` writes them as annotation records
+(``data.benchmarks``). Formats are a name -> loader registry, ``BENCHMARK_FORMATS``:
 
-- ``vstar``: V* Bench as released: ``test_questions.jsonl`` (image, text, label, category)
-  with the images beside it; the options are written into ``text`` as "(A) ..." lines.
-- ``hrbench``: HR-Bench 4K/8K, a TSV or parquet file with base64 images, option columns
-  A-D, ``answer`` and ``category``; each question appears several times with its options
-  cycled, and every row is scored (``group`` ties the cycles of one question together).
-- ``mme-realworld``: MME-RealWorld-style JSON list (Image, Text, Answer choices,
+- ``vstar``: V* Bench as released: ``test_questions.jsonl`` (image, text, label, category,
+  question_id) with the images beside it; the options are written into ``text``.
+- ``hrbench``: HR-Bench 4K/8K, a TSV or parquet file with base64 images (a short ``image``
+  cell names the row holding the pixels, as VLMEvalKit writes repeats), option columns A, B,
+  ..., ``answer``, ``category``, ``index``; each question appears several times with its
+  options cycled, and every row is scored (``group`` ties the cycles together).
+- ``mme-realworld``: the MME-RealWorld JSON list (Question_id, Image, Text, Answer choices,
   Ground truth, Category, Subtask).
 - ``jsonl``: users' own sets, one object per line: image, question, options (list or
-  letter->text mapping, optional), answer, category (optional), id (optional), kind
-  (optional: multiple_choice / open / math).
+  letter->text mapping, optional), answer, category, id, kind (multiple_choice/open/math).
 
-Bad rows are collected, not raised one at a time: the error lists every bad row by its
-0-based index, so a user fixes the file in one pass.
+Until this module was the only reader, ``cof data prepare`` had a second one. Where the two
+disagreed, this is what was decided (each pinned by a test in tests/eval/test_eval_benchmarks.py
+or tests/data/test_data_prepare.py):
+
+- Strictness: a bad row is an error in both commands, listing every bad row by its 0-based
+  index in one message; ``--skip-bad-rows`` uses the rest and reports what it skipped. A
+  benchmark with rows silently dropped changes its score's denominator.
+- Options: one parser, ``core.options.split_options`` (its docstring has the rules). The
+  answer must name an option (``core.options.answer_letter``); it is never copied unchecked.
+- Ids: the release's own (V* question_id, HR-Bench index, MME-RealWorld Question_id), else
+  the row index, and never prefixed, so an eval run and a prepared file name a question
+  alike. Ids must be unique. HR-Bench 4K and 8K reuse indices, so a folder holding several
+  HR-Bench files is an error asking for one file; prepare each into its own folder.
+- Categories: V* and HR-Bench ``category``; MME-RealWorld "Subtask/Category" (its task
+  then its fine-grained category); "all" when a row has none.
+- Fields: the release's names; MME-RealWorld's also in the spellings its variants use
+  ("image", "question", "Answer Choices", "answer", ...). HR-Bench options are the columns
+  A, B, C, ... up to the first empty one, not just A-D.
+- Images: a file image must exist when the benchmark is read; embedded images are decoded
+  when used (``cof eval``) or written (``cof data prepare``, where an undecodable one is a
+  bad row). Rows that point at another row's pixels are resolved by both.
+- Files in a folder: the same rules for both commands (``locate``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import string
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.options import answer_letter, split_options, strip_labels
+from cof_plugins.core.registry import Registry
+from cof_plugins.eval.benchmark_files import (
+    BenchmarkError,
+    detect_format,
+    locate,
+)
 from cof_plugins.eval.images import ImageRef, is_image_reference, iter_tsv, parquet_groups
 
-FORMATS = ("vstar", "hrbench", "mme-realworld", "jsonl")
-VSTAR_FILE = "test_questions.jsonl"
-_OPTION = re.compile(r"\(([A-Z])\)\s*")
-_LABELLED = re.compile(r"^\s*\(?([A-Z])[).:]\s*(.*)$", re.S)
 _SHOWN_ERRORS = 20
 
-
-class BenchmarkError(ValueError):
-    """A benchmark file that cannot be used; the message lists the bad rows."""
+Rows = Iterator[tuple[int, Callable[[], "Sample"]]]
+Loader = Callable[[Path, Path], Rows]
+BENCHMARK_FORMATS: Registry[Loader] = Registry("benchmark format")
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,8 @@ class Benchmark:
     format: str
     path: str
     samples: list[Sample]
+    image_root: str = ""
+    skipped: list[str] = field(default_factory=list)  # "row N: reason", with --skip-bad-rows
 
 
 class _RowError(ValueError):
@@ -83,52 +108,23 @@ def load_benchmark(
     limit: int | None = None,
     skip_bad_rows: bool = False,
 ) -> Benchmark:
-    """Load a benchmark; ``fmt="auto"`` guesses the layout from the path."""
+    """Read a benchmark; ``fmt="auto"`` guesses the layout from the path."""
     path = Path(path)
     if not path.exists():
         raise BenchmarkError(f"benchmark path {str(path)!r} does not exist")
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt not in _LOADERS:
-        raise BenchmarkError(f"unknown benchmark format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if fmt == "vstar" and path.is_dir():
-        path = path / VSTAR_FILE
+    if fmt not in BENCHMARK_FORMATS:
+        raise BenchmarkError(BENCHMARK_FORMATS.unknown_message(fmt))
+    path = locate(path, fmt)
     root = Path(image_root) if image_root else path.parent
-    samples = _collect(_LOADERS[fmt](path, root), str(path), skip_bad_rows)
+    samples, skipped = _collect(BENCHMARK_FORMATS.get(fmt)(path, root), str(path), skip_bad_rows)
     if limit is not None:
         samples = samples[:limit]
     _check_unique(samples, path)
-    return Benchmark(name=path.stem, format=fmt, path=str(path), samples=samples)
+    return Benchmark(path.stem, fmt, str(path), samples, str(root), skipped)
 
 
-def detect_format(path: Path) -> str:
-    """vstar for a folder (or file) named like the release; else by extension and keys."""
-    if path.is_dir():
-        if (path / VSTAR_FILE).is_file():
-            return "vstar"
-        raise BenchmarkError(f"{path} is a folder without {VSTAR_FILE}; pass the data file")
-    suffix = path.suffix.lower()
-    if suffix in (".tsv", ".parquet"):
-        return "hrbench"
-    if suffix == ".json":
-        return "mme-realworld"
-    if suffix == ".jsonl":
-        return "vstar" if path.name == VSTAR_FILE or _looks_like_vstar(path) else "jsonl"
-    raise BenchmarkError(
-        f"cannot tell the format of {path}; pass --format with one of {', '.join(FORMATS)}"
-    )
-
-
-def _looks_like_vstar(path: Path) -> bool:
-    with open(path, encoding="utf-8") as handle:
-        first = next((line for line in handle if line.strip()), "{}")
-    try:
-        row = json.loads(first)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(row, dict) and "text" in row and "label" in row and "question" not in row
-
-
-def _collect(rows: Iterable[tuple[int, Callable[[], Sample]]], where: str, skip: bool) -> list:
+def _collect(rows: Rows, where: str, skip: bool) -> tuple[list[Sample], list[str]]:
     """Build every sample; gather each bad row's index and reason, then raise once."""
     samples, errors = [], []
     for index, build in rows:
@@ -138,15 +134,17 @@ def _collect(rows: Iterable[tuple[int, Callable[[], Sample]]], where: str, skip:
             reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             errors.append(f"row {index}: {reason}")
     if errors and not skip:
-        shown = "\n  ".join(errors[:_SHOWN_ERRORS])
-        more = (
-            f"\n  ... and {len(errors) - _SHOWN_ERRORS} more" if len(errors) > _SHOWN_ERRORS else ""
-        )
         raise BenchmarkError(
-            f"{where}: {len(errors)} bad row(s) (0-based):\n  {shown}{more}\n"
-            "Fix them, or pass --skip-bad-rows to evaluate the rest."
+            f"{where}: {len(errors)} bad row(s) (0-based):\n  {format_errors(errors)}\n"
+            "Fix them, or pass --skip-bad-rows to use the rest."
         )
-    return samples
+    return samples, errors
+
+
+def format_errors(errors: list[str]) -> str:
+    shown = "\n  ".join(errors[:_SHOWN_ERRORS])
+    more = len(errors) - _SHOWN_ERRORS
+    return shown + (f"\n  ... and {more} more" if more > 0 else "")
 
 
 def _check_unique(samples: list[Sample], path: Path) -> None:
@@ -155,7 +153,7 @@ def _check_unique(samples: list[Sample], path: Path) -> None:
         if sample.id in seen:
             raise BenchmarkError(
                 f"{path}: rows {seen[sample.id]} and {sample.index} share the id {sample.id!r}; "
-                "ids must be unique so results can be resumed"
+                "ids must be unique so results can be resumed and joined"
             )
         seen[sample.id] = sample.index
 
@@ -172,54 +170,21 @@ def _image_file(root: Path, name: Any) -> ImageRef:
     return ImageRef("path", str(path))
 
 
-def _answer_letter(answer: Any, options: tuple[str, ...]) -> str:
-    """A ground truth as a letter; accepts "B", "(B)", or the option's text."""
-    letters = string.ascii_uppercase[: len(options)]
-    text = str(answer).strip()
-    bare = text.strip("().").upper()
-    if len(bare) == 1 and bare in letters:
-        return bare
-    matches = [letters[i] for i, opt in enumerate(options) if opt.strip() == text]
-    if len(matches) == 1:
-        return matches[0]
-    raise _RowError(f"answer {answer!r} is not one of the option letters {', '.join(letters)}")
+def _multiple_choice(options: Iterable[Any]) -> tuple[str, ...]:
+    """Option texts without their own labels; a question needs at least two."""
+    out = strip_labels(list(options))
+    if len(out) < 2 or not all(out):
+        raise _RowError(f"a multiple-choice question needs 2 or more non-empty options: {out}")
+    return out
 
 
-def _strip_labels(options: Iterable[Any]) -> tuple[str, ...]:
-    """Option texts without their "(A)" / "A." labels, checked to run A, B, C, ..."""
-    out = []
-    for i, raw in enumerate(options):
-        match = _LABELLED.match(str(raw))
-        if match and match.group(1) == string.ascii_uppercase[i]:
-            out.append(match.group(2).strip())
-        else:
-            out.append(str(raw).strip())
-    if len(out) < 2:
-        raise _RowError(f"a multiple-choice question needs at least 2 options, got {len(out)}")
-    return tuple(out)
-
-
-def parse_embedded_options(text: str) -> tuple[str, tuple[str, ...]]:
-    """Split V*-style text into (question, options): options are "(A) ..." in order.
-
-    Options may sit on their own lines or share one; a trailing instruction line after the
-    last option (e.g. "Answer with the option's letter ...") is dropped, since the protocol
-    adds its own wrapper.
-    """
-    first = text.find("(A)")
-    if first < 0:
-        raise _RowError("text has no '(A)' option")
-    question = text[:first].strip()
-    parts = _OPTION.split(text[first:])
-    letters, bodies = parts[1::2], parts[2::2]
-    expected = list(string.ascii_uppercase[: len(letters)])
-    if letters != expected:
-        raise _RowError(f"options are labelled {letters}, expected {expected}")
-    options = [body.strip() for body in bodies]
-    options[-1] = options[-1].split("\n", 1)[0].strip()
-    if not question or len(options) < 2 or not all(options):
-        raise _RowError("text needs a question and at least two non-empty options")
-    return question, tuple(options)
+def _first(row: Mapping[str, Any], *keys: str) -> Any:
+    """The first present, non-empty value among ``keys`` (raises KeyError naming the first)."""
+    for key in keys:
+        value = row.get(key)
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return value
+    raise KeyError(keys[0])
 
 
 def _group_key(question: str, options: tuple[str, ...] | None) -> str:
@@ -250,81 +215,30 @@ def _require_mapping(row: Any) -> Mapping[str, Any]:
 # ---------------------------------------------------------------- layouts
 
 
-def _vstar_rows(path: Path, root: Path) -> Iterable[tuple[int, Callable[[], Sample]]]:
+@BENCHMARK_FORMATS.register("vstar")
+def _vstar_rows(path: Path, root: Path) -> Rows:
     for index, row in _read_jsonl(path):
         yield index, lambda index=index, row=row: _vstar_sample(index, row, root)
 
 
 def _vstar_sample(index: int, row: Any, root: Path) -> Sample:
     row = _require_mapping(row)
-    question, options = parse_embedded_options(str(row["text"]))
+    question, options = split_options(str(row["text"]))
+    if len(options) < 2 or not question:
+        raise _RowError("text needs a question and options labelled (A), (B), ... in order")
     return Sample(
         id=str(row.get("question_id", index)),
         image=_image_file(root, row["image"]),
         question=question,
-        answer=_answer_letter(row["label"], options),
+        answer=answer_letter(row["label"], options),
         options=options,
         category=str(row.get("category") or "all"),
         index=index,
     )
 
 
-def _jsonl_rows(path: Path, root: Path) -> Iterable[tuple[int, Callable[[], Sample]]]:
-    for index, row in _read_jsonl(path):
-        yield index, lambda index=index, row=row: _jsonl_sample(index, row, root)
-
-
-def _jsonl_sample(index: int, row: Any, root: Path) -> Sample:
-    row = _require_mapping(row)
-    raw = row.get("options")
-    if isinstance(raw, Mapping):
-        raw = [raw[k] for k in sorted(raw)]
-    options = _strip_labels(raw) if raw else None
-    kind = row.get("kind") or ("multiple_choice" if options else "open")
-    if kind not in ("multiple_choice", "open", "math"):
-        raise _RowError(f"kind {kind!r} is not one of multiple_choice, open, math")
-    if kind == "multiple_choice" and not options:
-        raise _RowError("kind multiple_choice needs options")
-    question = str(row["question"]).strip()
-    if not question:
-        raise _RowError("question is empty")
-    answer = _answer_letter(row["answer"], options) if options else str(row["answer"]).strip()
-    return Sample(
-        id=str(row.get("id", index)), image=_image_file(root, row["image"]), question=question,
-        answer=answer, options=options, category=str(row.get("category") or "all"),
-        kind=kind, group=row.get("group"), index=index,
-    )  # fmt: skip
-
-
-def _mme_rows(path: Path, root: Path) -> Iterable[tuple[int, Callable[[], Sample]]]:
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(rows, list):
-        raise BenchmarkError(
-            f"{path}: expected a JSON list of questions, got {type(rows).__name__}"
-        )
-    for index, row in enumerate(rows):
-        yield index, lambda index=index, row=row: _mme_sample(index, row, root)
-
-
-def _mme_sample(index: int, row: Any, root: Path) -> Sample:
-    row = _require_mapping(row)
-    options = _strip_labels(row["Answer choices"])
-    parts = [str(row[k]) for k in ("Subtask", "Category") if row.get(k)]
-    return Sample(
-        id=str(row.get("Question_id", index)),
-        image=_image_file(root, row["Image"]),
-        question=str(row["Text"]).strip(),
-        answer=_answer_letter(row["Ground truth"], options),
-        options=options,
-        category="/".join(parts) or "all",
-        index=index,
-    )
-
-
-def _hrbench_rows(path: Path, root: Path) -> Iterable[tuple[int, Callable[[], Sample]]]:
+@BENCHMARK_FORMATS.register("hrbench")
+def _hrbench_rows(path: Path, root: Path) -> Rows:
     if path.suffix.lower() == ".parquet":
         yield from _hrbench_parquet(path)
         return
@@ -334,17 +248,13 @@ def _hrbench_rows(path: Path, root: Path) -> Iterable[tuple[int, Callable[[], Sa
         raise BenchmarkError(f"{path}: no 'image' column (columns: {', '.join(header)})")
     offsets: dict[str, int] = {}
     for index, (offset, fields) in enumerate(rows):
-        row = dict(zip(header, fields, strict=False))
+        row: Any = dict(zip(header, fields, strict=False))
         if len(fields) != len(header):
             row = _RowError(f"{len(fields)} fields, the header has {len(header)}")
         else:
             offset = _resolve_tsv_image(row, offset, offsets, str(index))
-        yield (
-            index,
-            lambda i=index, r=row, o=offset: _hrbench_sample(
-                i, r, ImageRef("tsv", str(path), offset=o)
-            ),
-        )
+        ref = ImageRef("tsv", str(path), offset=offset)
+        yield index, lambda i=index, r=row, ref=ref: _hrbench_sample(i, r, ref)
 
 
 def _resolve_tsv_image(row: dict, offset: int, offsets: dict[str, int], index: str) -> int:
@@ -357,7 +267,7 @@ def _resolve_tsv_image(row: dict, offset: int, offsets: dict[str, int], index: s
     return offset
 
 
-def _hrbench_parquet(path: Path) -> Iterable[tuple[int, Callable[[], Sample]]]:
+def _hrbench_parquet(path: Path) -> Rows:
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path)
@@ -381,19 +291,71 @@ def _hrbench_sample(index: int, row: Any, ref: ImageRef) -> Sample:
         if value is None or (isinstance(value, float) and value != value) or str(value) == "":
             break
         raw.append(str(value))
-    options = _strip_labels(raw)
+    options = _multiple_choice(raw)
     question = str(row["question"]).strip()
     return Sample(
         id=str(row.get("index", index)), image=ref, question=question,
-        answer=_answer_letter(row["answer"], options), options=options,
+        answer=answer_letter(row["answer"], options), options=options,
         category=str(row.get("category") or "all"), group=_group_key(question, options),
         index=index,
     )  # fmt: skip
 
 
-_LOADERS: dict[str, Callable[[Path, Path], Iterable[tuple[int, Callable[[], Sample]]]]] = {
-    "vstar": _vstar_rows,
-    "hrbench": _hrbench_rows,
-    "mme-realworld": _mme_rows,
-    "jsonl": _jsonl_rows,
-}
+@BENCHMARK_FORMATS.register("mme-realworld")
+def _mme_rows(path: Path, root: Path) -> Rows:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BenchmarkError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(rows, list):
+        raise BenchmarkError(
+            f"{path}: expected a JSON list of questions, got {type(rows).__name__}"
+        )
+    for index, row in enumerate(rows):
+        yield index, lambda index=index, row=row: _mme_sample(index, row, root)
+
+
+def _mme_sample(index: int, row: Any, root: Path) -> Sample:
+    row = _require_mapping(row)
+    choices = _first(row, "Answer choices", "Answer Choices", "options", "choices")
+    if isinstance(choices, str) or not isinstance(choices, list | tuple):
+        raise _RowError(f"Answer choices must be a list of options, got {choices!r:.60}")
+    options = _multiple_choice(choices)
+    parts = [str(row[k]) for k in ("Subtask", "Category") if row.get(k)]
+    return Sample(
+        id=str(row.get("Question_id", row.get("question_id", index))),
+        image=_image_file(root, _first(row, "Image", "image")),
+        question=str(_first(row, "Text", "question", "Question")).strip(),
+        answer=answer_letter(_first(row, "Ground truth", "answer", "Answer"), options),
+        options=options,
+        category="/".join(parts) or "all",
+        index=index,
+    )
+
+
+@BENCHMARK_FORMATS.register("jsonl")
+def _jsonl_rows(path: Path, root: Path) -> Rows:
+    for index, row in _read_jsonl(path):
+        yield index, lambda index=index, row=row: _jsonl_sample(index, row, root)
+
+
+def _jsonl_sample(index: int, row: Any, root: Path) -> Sample:
+    row = _require_mapping(row)
+    raw = row.get("options")
+    if isinstance(raw, Mapping):
+        raw = [raw[k] for k in sorted(raw)]
+    options = _multiple_choice(raw) if raw else None
+    kind = row.get("kind") or ("multiple_choice" if options else "open")
+    if kind not in ("multiple_choice", "open", "math"):
+        raise _RowError(f"kind {kind!r} is not one of multiple_choice, open, math")
+    if kind == "multiple_choice" and not options:
+        raise _RowError("kind multiple_choice needs options")
+    question = str(row["question"]).strip()
+    if not question:
+        raise _RowError("question is empty")
+    answer = answer_letter(row["answer"], options) if options else str(row["answer"]).strip()
+    return Sample(
+        id=str(row.get("id", index)), image=_image_file(root, row["image"]), question=question,
+        answer=answer, options=options, category=str(row.get("category") or "all"),
+        kind=kind, group=row.get("group"), index=index,
+    )  # fmt: skip

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -57,15 +56,19 @@ class ImageRef:
         """Decode the image to RGB; an unreadable one raises ``ImageLoadError`` naming it."""
         if self.kind == "path":
             return load_image(self.path, max_image_pixels=max_image_pixels)
+        return load_image(self.read_bytes(), max_image_pixels=max_image_pixels)
+
+    def read_bytes(self) -> bytes:
+        """The encoded image as stored (``cof data prepare`` writes these bytes out as is)."""
+        if self.kind == "path":
+            return Path(self.path).read_bytes()
         if self.kind == "tsv":
             data = _tsv_field(self.path, self.offset, self.column)
         elif self.kind == "parquet":
             data = _parquet_cell(self.path, self.row, self.column)
         else:
             raise ValueError(f"unknown image reference kind {self.kind!r}; use one of {KINDS}")
-        return load_image(
-            decode_image_bytes(data, self.describe()), max_image_pixels=max_image_pixels
-        )
+        return decode_image_bytes(data, self.describe())
 
 
 def decode_image_bytes(value: Any, where: str) -> bytes:
@@ -177,9 +180,3 @@ def _row_group(path: str, group: int, column: str):
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).read_row_group(group, columns=[column])
-
-
-def to_png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()

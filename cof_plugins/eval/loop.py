@@ -1,21 +1,23 @@
 """The multi-turn CoF evaluation loop: think, maybe zoom, answer; batched turn by turn.
 
-Protocol (cof-reference.md, "Interaction protocol" and "Zoom policy"), with the choices made
-here:
+Protocol (the Adaptive-CoF paper, arXiv 2505.15436, and README "The paper profile"), with the
+choices made here:
 
-- The model sees the *frame*: the input resized by ``core.frame.frame_size`` under the run's
-  ``PixelBudget`` ([112^2, 3840^2] by default). The loop resizes every image itself and hands
+- The model sees the *frame*: the input resized by ``core.zoom_step.make_frame`` under the
+  run's ``PixelBudget`` ([112^2, 3840^2] by default) and profile (bicubic by default, the
+  release's LANCZOS under ``paper``). The loop resizes every image itself and hands
   frame-sized images to the backend, so all backends see the same pixels whatever their
   server-side settings.
 - Greedy decoding, ``max_new_tokens`` per turn (512), at most ``max_turns`` assistant turns
   (6) and ``max_images`` images per conversation (6, the original included).
-- Every readable tool call of a turn runs (the release runs only the first); each crops the
-  *first* image, never an earlier crop. By default the pixels come from the full-resolution
-  input (``ZoomConfig.full_resolution``); ``paper_crop`` crops the frame instead.
-- A call that cannot be used (unreadable JSON, bad box) gets the model-facing message of the
-  parser or the zoom as the reply, so the model can correct itself. ``paper_invalid_box``
-  reproduces the release instead: a bad box silently returns the whole frame as the "crop"
-  (unreadable calls still get the parser's message, as there is no box to act on).
+- A turn's tool calls go through ``core.zoom_step.run_turn``, the code the RL tool runs too:
+  the profile decides which calls run (the first, in both profiles' evaluation), the crop's
+  geometry and pixels, and what a call that yields no crop returns (the tool's message by
+  default; the whole frame scaled 2x under ``paper``, as the release did). Every crop is cut
+  from the *first* image, never an earlier crop: from the full-resolution input by default,
+  from the frame under ``paper``.
+- The replies to a turn form one user turn, joined as the chat template joins the tool
+  messages of an RL rollout.
 - A turn without any tool-call attempt ends the trajectory; so does the last allowed turn.
 - Sweeps resize the input's long side to each resolution (up or down) before the frame;
   crops then come from that resized input, so a sweep measures what each resolution holds.
@@ -33,11 +35,12 @@ from typing import Any
 
 from PIL import Image
 
-from cof_plugins.core.coords import to_frame_pixels
-from cof_plugins.core.frame import PixelBudget, frame_size, get_family
-from cof_plugins.core.parser import ParsedTurn, parse_turn
-from cof_plugins.core.protocol import IMAGE_PLACEHOLDER, Protocol, load_protocol
-from cof_plugins.core.zoom import RESAMPLE, ZoomConfig, zoom
+from cof_plugins.core.frame import PixelBudget, get_family
+from cof_plugins.core.parser import parse_turn
+from cof_plugins.core.profiles import get_profile
+from cof_plugins.core.protocol import Protocol, load_protocol
+from cof_plugins.core.zoom import ZoomConfig, resample_filter
+from cof_plugins.core.zoom_step import CallOutcome, StepConfig, make_frame, run_turn
 from cof_plugins.eval.backends import Backend, Request
 from cof_plugins.eval.benchmarks import Sample
 
@@ -56,12 +59,16 @@ class LoopConfig:
     max_turns: int = 6
     max_images: int = 6
     max_new_tokens: int = 512
-    paper_crop: bool = False
-    paper_invalid_box: bool = False
+    # core.profiles name: "default" or "paper" (the release's evaluation exactly).
+    profile: str = "default"
     batch_size: int = 8
 
     def __post_init__(self) -> None:
         get_family(self.family)
+        try:
+            get_profile(self.profile)
+        except KeyError as exc:
+            raise ValueError(str(exc)) from None
         PixelBudget(self.min_pixels, self.max_pixels)
         for name in ("max_turns", "max_images", "max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
@@ -72,13 +79,17 @@ class LoopConfig:
     def budget(self) -> PixelBudget:
         return PixelBudget(self.min_pixels, self.max_pixels)
 
+    def step_config(self, suffix: str = "") -> StepConfig:
+        """The evaluation's zoom step; ``suffix`` is the protocol's instruction."""
+        cap = self.crop_max_pixels or self.max_pixels
+        caps = {"min_pixels": self.min_pixels, "max_pixels": cap}
+        return StepConfig.for_stage(
+            self.profile, "eval", family=self.family, suffix=suffix, zoom=caps,
+            max_images=self.max_images,
+        )  # fmt: skip
+
     def zoom_config(self) -> ZoomConfig:
-        return ZoomConfig.for_family(
-            self.family,
-            min_pixels=self.min_pixels,
-            max_pixels=self.crop_max_pixels or self.max_pixels,
-            full_resolution=not self.paper_crop,
-        )
+        return self.step_config().zoom
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,12 +133,12 @@ def result_key(sample_id: str, resolution: int | None) -> str:
     return f"{sample_id}@{resolution if resolution is not None else 'native'}"
 
 
-def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
+def resize_long_side(image: Image.Image, long_side: int, resample: str = "bicubic") -> Image.Image:
     """Scale so the longer side is ``long_side`` pixels, keeping the aspect ratio."""
     w, h = image.size
     scale = long_side / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return image if size == image.size else image.resize(size, RESAMPLE)
+    return image if size == image.size else image.resize(size, resample_filter(resample))
 
 
 def start(
@@ -142,12 +153,11 @@ def start(
         traj.finish("error")
         return traj
     traj.input_size = image.size
-    traj.source = resize_long_side(image, resolution) if resolution else image
+    resample = get_profile(cfg.profile).frame_resample
+    traj.source = resize_long_side(image, resolution, resample) if resolution else image
     traj.source_size = traj.source.size
-    traj.frame = frame_size(traj.source.size, cfg.family, cfg.budget)
-    shown = (
-        traj.source if traj.source.size == traj.frame else traj.source.resize(traj.frame, RESAMPLE)
-    )
+    shown = make_frame(traj.source, cfg.family, cfg.budget, cfg.profile)
+    traj.frame = shown.size
     traj.images = [shown]
     traj.messages = protocol.prompt_messages(sample.question, sample.options, sample.kind)
     return traj
@@ -169,68 +179,32 @@ def advance(
     if len(traj.turns) >= cfg.max_turns:
         traj.finish("max_turns")
         return
-    added, notes = _run_calls(traj, parsed, turn["calls"], cfg)
-    traj.messages.append({"role": "user", "content": _reply(protocol, added, notes)})
+    step = cfg.step_config(protocol.user_suffix)
+    original = traj.source if step.zoom.full_resolution else None
+    result = run_turn(parsed.attempts, traj.images[0], original, step, images_held=len(traj.images))
+    turn["calls"].extend(call_record(o) for o in result.outcomes)
+    if result.not_run:
+        turn["calls_not_run"] = result.not_run
+    traj.images.extend(result.images)
+    traj.messages.append({"role": "user", "content": result.user_content()})
 
 
-def _reply(protocol: Protocol, n_images: int, notes: list[str]) -> str:
-    """The crop turn of the protocol; error messages go between the crops and the suffix."""
-    if not notes:
-        return protocol.crop_user_turn(n_images)
-    return IMAGE_PLACEHOLDER * n_images + "\n" + "\n".join(notes) + "\n" + protocol.user_suffix
-
-
-def _run_calls(
-    traj: Trajectory, parsed: ParsedTurn, records: list[dict], cfg: LoopConfig
-) -> tuple[int, list[str]]:
-    added, notes = 0, []
-    for error in parsed.errors:
-        records.append({"ok": False, "kind": "parse", "message": error.message, "raw": error.raw})
-        notes.append(error.message)
-    convention = get_family(cfg.family).coords
-    for call in parsed.tool_calls:
-        if len(traj.images) >= cfg.max_images:
-            message = (
-                f"The zoom was not run: this conversation already holds {cfg.max_images} "
-                "images, the most allowed. Answer from the images you have."
-            )
-            records.append({"ok": False, "kind": "limit", "message": message, "bbox": call.bbox})
-            notes.append(message)
-            continue
-        record, crop = _zoom_one(traj, call.bbox, convention, cfg)
-        records.append(record)
-        if crop is not None:
-            traj.images.append(crop)
-            added += 1
-        if record["message"] and not record["ok"] and crop is None:
-            notes.append(record["message"])
-    return added, notes
-
-
-def _zoom_one(
-    traj: Trajectory, bbox, convention: str, cfg: LoopConfig
-) -> tuple[dict, Image.Image | None]:
-    box = list(to_frame_pixels(bbox, convention, traj.frame)) if bbox is not None else bbox
-    result = zoom(traj.source, traj.frame, box, cfg.zoom_config())
+def call_record(outcome: CallOutcome) -> dict[str, Any]:
+    """What the run directory keeps about one call (reports and ``cof viz`` read it)."""
+    kind = {"valid": "crop", "parse_error": "parse", "invalid": "box"}.get(outcome.kind, "limit")
     record: dict[str, Any] = {
-        "bbox": list(bbox) if bbox else None,
-        "box": box,
-        "message": result.message,
-    }
-    if result.ok:
-        record.update(
-            ok=True,
-            kind="crop",
-            enlarged_box=list(result.enlarged_box),
-            crop_size=list(result.size),
-            source="original" if result.from_original else "frame",
-        )
-        return record, result.crop
-    record.update(ok=False, kind="box")
-    if cfg.paper_invalid_box:
-        record.update(source="whole_frame", crop_size=list(traj.frame))
-        return record, traj.images[0]
-    return record, None
+        "ok": outcome.kind == "valid", "kind": kind, "message": outcome.message,
+        "bbox": list(outcome.bbox) if outcome.bbox else None,
+        "box": list(outcome.box) if outcome.box else None,
+    }  # fmt: skip
+    result = outcome.result
+    if result is not None and result.problem == "degenerate":
+        record["problem"] = "degenerate"
+    if outcome.kind == "valid" and result is not None:
+        record["enlarged_box"] = list(result.enlarged_box or ())
+    if outcome.image is not None:
+        record.update(crop_size=list(outcome.image.size), source=outcome.source)
+    return record
 
 
 def run_loop(

@@ -24,8 +24,9 @@ from cof_plugins.eval.scoring import summarize
 log = logging.getLogger(__name__)
 
 PUBLISHED = (
-    "Published reference points (cof-reference.md): on V* Bench (191 questions, micro average) "
-    "Qwen2.5-VL-7B scores about 71-78 depending on the harness and Adaptive-CoF about 90; "
+    "Published reference points (Adaptive-CoF, arXiv 2505.15436): on V* Bench (191 questions, "
+    "micro average) Qwen2.5-VL-7B scores about 71-78 depending on the harness and "
+    "Adaptive-CoF about 90; "
     "its average zoom calls fall from about 2.5 at 224 px to about 0.5 at 1920-2560 px."
 )
 _OVERALL = (
@@ -94,7 +95,8 @@ def _settings(runs: list[RunView]) -> list[tuple]:
     for r in runs:
         s = r.info.get("settings", {})
         loop = s.get("loop", {})
-        flags = [f for f in ("paper_crop", "paper_invalid_box") if loop.get(f)]
+        profile = loop.get("profile", "default")
+        flags = [f"profile {profile}"] if profile != "default" else []
         rows.append([
             r.label, str(s.get("model")), f"{r.info.get('benchmark', {}).get('name')} "
             f"({r.info.get('benchmark', {}).get('format')})", str(s.get("backend")),

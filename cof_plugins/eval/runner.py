@@ -8,7 +8,6 @@ sessions and are recorded under ``runtime``.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import json
 import platform
@@ -18,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.protocol import load_protocol
 from cof_plugins.eval.backends import Backend, make_backend
-from cof_plugins.eval.benchmarks import Sample, load_benchmark
+from cof_plugins.eval.benchmarks import Sample, format_errors, load_benchmark
 from cof_plugins.eval.loop import LoopConfig, Trajectory, result_key, run_loop
 from cof_plugins.eval.scoring import make_judge, score, summarize
 from cof_plugins.eval.store import ResultStore, check_resume, read_run_info, write_run_info
@@ -55,6 +55,9 @@ class EvalSpec:
             "backend": self.backend, "loop": loop,
             "sweep": list(self.sweep) if self.sweep else None, "seed": self.seed,
             "judge": self.judge,
+            # The text itself, not just its name: a resume with an edited protocol file
+            # would mix two prompts in one run.
+            "protocol_sha256": load_protocol(self.loop.protocol).digest,
         }  # fmt: skip
 
 
@@ -105,6 +108,12 @@ def run_eval(
         spec.benchmark, spec.format, image_root=spec.image_root, limit=spec.limit,
         skip_bad_rows=spec.skip_bad_rows,
     )  # fmt: skip
+    if bench.skipped:
+        print(
+            f"--skip-bad-rows: {len(bench.skipped)} bad row(s) left out:\n  "
+            + format_errors(bench.skipped),
+            file=sys.stderr,
+        )
     resumed = check_resume(run_dir, spec.settings())
     store = ResultStore(run_dir)
     work = pending_work(bench.samples, spec.sweep, store.done)
@@ -132,7 +141,7 @@ def _evaluate(
     work, backend, loop: LoopConfig, store: ResultStore, judge, progress, on_batch
 ) -> None:
     def finished(trajs: list[Trajectory]) -> None:
-        records = score(trajs, judge)
+        records = score(trajs, judge, loop.profile)
         store.append(records)
         if on_batch is not None:
             on_batch(records)
@@ -177,8 +186,3 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
     """run.json and the stored records of a run directory (for reports)."""
     info = read_run_info(run_dir)
     return info, ResultStore(run_dir).records
-
-
-def replace_loop(spec: EvalSpec, **changes: Any) -> EvalSpec:
-    """A copy of ``spec`` with loop settings changed (CLI and tests)."""
-    return dataclasses.replace(spec, loop=dataclasses.replace(spec.loop, **changes))

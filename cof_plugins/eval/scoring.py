@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cof_plugins.core.answers import rule_match
+from cof_plugins.core.profiles import get_profile
 from cof_plugins.core.scoring import final_answer, format_ok
 from cof_plugins.eval.loop import Trajectory
 
@@ -57,13 +58,20 @@ def to_record(traj: Trajectory) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def score(trajs: Sequence[Trajectory], judge=None) -> list[dict[str, Any]]:
-    """Records with ``pred``, ``correct``, ``decided_by`` and ``format_ok`` filled in."""
+def score(
+    trajs: Sequence[Trajectory], judge=None, profile: str = "default"
+) -> list[dict[str, Any]]:
+    """Records with ``pred``, ``correct``, ``decided_by`` and ``format_ok`` filled in.
+
+    ``profile`` decides which ``<answer>`` counts and what the judge sees as the reference
+    (``core.profiles``: the release scores the first answer against the option letter).
+    """
+    prof = get_profile(profile)
     records = [to_record(t) for t in trajs]
     undecided = []
     for record, traj in zip(records, trajs, strict=True):
         texts = traj.assistant_texts
-        record["pred"] = final_answer(texts)
+        record["pred"] = final_answer(texts, first=prof.eval_answer == "first")
         record["format_ok"] = format_ok(texts)
         verdict = rule_match(
             record["pred"], traj.sample.answer, kind=traj.sample.kind, options=traj.sample.options
@@ -72,16 +80,16 @@ def score(trajs: Sequence[Trajectory], judge=None) -> list[dict[str, Any]]:
         if verdict is None:
             undecided.append((record, traj))
     if undecided:
-        _judge(undecided, judge)
+        _judge(undecided, judge, letter_only=prof.eval_judge_reference == "letter")
     return records
 
 
-def _judge(items: list[tuple[dict, Trajectory]], judge) -> None:
+def _judge(items: list[tuple[dict, Trajectory]], judge, *, letter_only: bool = False) -> None:
     if judge is None:
         for record, _ in items:
             record["correct"], record["decided_by"] = False, "undecided"
         return
-    queries = [(_judge_question(t), r["pred"] or "", t.sample.answer_text) for r, t in items]
+    queries = [(_judge_question(t), r["pred"] or "", _reference(t, letter_only)) for r, t in items]
     verdicts = judge.judge_many_sync(queries)
     for (record, _), verdict in zip(items, verdicts, strict=True):
         correct = verdict.resolve(None)
@@ -90,6 +98,12 @@ def _judge(items: list[tuple[dict, Trajectory]], judge) -> None:
         record["correct"], record["decided_by"] = correct, verdict.source
         if verdict.error:
             record["judge_error"] = verdict.error
+
+
+def _reference(traj: Trajectory, letter_only: bool) -> str:
+    """The judge's reference: "B) red", or "B" alone as the release's evaluation sends it."""
+    sample = traj.sample
+    return sample.answer if letter_only and sample.options else sample.answer_text
 
 
 def _judge_question(traj: Trajectory) -> str:

@@ -16,7 +16,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from cof_plugins.core.profiles import get_profile
 from cof_plugins.core.zoom import RESAMPLE, zoom
+from cof_plugins.core.zoom_step import make_frame, whole_frame
 from cof_plugins.eval.images import ImageRef, decode_image_bytes
 from cof_plugins.eval.loop import LoopConfig, resize_long_side
 
@@ -118,19 +120,23 @@ def record_drawing(record: dict[str, Any], loop: LoopConfig) -> Drawn:
     """Rebuild what the model saw in one eval record; raises if the image is gone."""
     image = ImageRef.from_dict(record["image"]).load()
     if record.get("resolution"):
-        image = resize_long_side(image, int(record["resolution"]))
+        resample = get_profile(loop.profile).frame_resample
+        image = resize_long_side(image, int(record["resolution"]), resample)
     frame = tuple(record["frame"])
-    frame_image = image if image.size == frame else image.resize(frame, RESAMPLE)
+    frame_image = make_frame(image, loop.family, loop.budget, loop.profile)
+    if frame_image.size != frame:  # a run made with other settings: show what it recorded
+        frame_image = image.resize(frame, RESAMPLE)
     drawn = Drawn(frame_image, lines=_caption(record))
     config = loop.zoom_config()
+    source = image if config.full_resolution else frame_image
     for turn in record.get("trajectory", []):
         for call in turn["calls"]:
             ok = call.get("kind") == "crop"
             drawn.boxes.append((call.get("box"), ok or call.get("source") == "whole_frame"))
             if ok:
-                drawn.crops.append(zoom(image, frame, call["box"], config).crop)
+                drawn.crops.append(zoom(source, frame, call["box"], config).crop)
             elif call.get("source") == "whole_frame":
-                drawn.crops.append(frame_image)
+                drawn.crops.append(whole_frame(frame_image, config))
     return drawn
 
 

@@ -8,7 +8,6 @@ from cof_plugins.judge.cache import JudgeCache, cache_key
 from cof_plugins.judge.client import (
     COUNTERS,
     JudgeClient,
-    parse_retry_after,
     shared_client,
 )
 from cof_plugins.judge.config import FALLBACK_POLICIES, JudgeConfig, JudgeConfigError
@@ -34,6 +33,5 @@ __all__ = [
     "build_messages",
     "cache_key",
     "parse_judgement",
-    "parse_retry_after",
     "shared_client",
 ]

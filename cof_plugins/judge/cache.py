@@ -33,6 +33,24 @@ def cache_key(model: str, prompt_version: str, question: str, answer: str, gt: s
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _setup(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """WAL mode and the schema. Several processes opening a new file at once race for the
+    journal-mode switch, which sqlite may refuse at once ("database is locked") without
+    waiting for its busy timeout, so the setup is retried until that timeout runs out."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            conn.commit()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 class JudgeCache:
     """Thread-safe get/put of verdicts in a sqlite file (opened lazily on first use)."""
 
@@ -46,10 +64,7 @@ class JudgeCache:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
-            conn.commit()
+            _setup(conn, self._busy_timeout_s)
             self._conn = conn
         return self._conn
 

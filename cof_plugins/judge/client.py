@@ -1,7 +1,8 @@
 """The LLM-judge client shared by the RL reward and the eval harness.
 
 It asks an OpenAI-compatible server whether a free-form answer matches the ground truth and
-never turns an outage into a silent score of 0: failed attempts are retried with back-off,
+never turns an outage into a silent score of 0: failed attempts are retried under the
+package's one HTTP retry policy (``core.retry``: back-off with jitter, Retry-After honoured),
 unusable replies count as failures (not as "wrong"), and when the judge stays unreachable
 the configured fallback policy decides, visibly, in the verdict and in ``stats()``.
 """
@@ -9,17 +10,17 @@ the configured fallback policy decides, visibly, in the verdict and in ``stats()
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import sqlite3
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
 
+from cof_plugins.core.retry import RetryPolicy
 from cof_plugins.judge.breaker import CircuitBreaker
 from cof_plugins.judge.cache import JudgeCache, cache_key
 from cof_plugins.judge.config import JudgeConfig
@@ -46,54 +47,57 @@ COUNTERS = (
 )
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or HTTP-date); None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
 class JudgeClient:
-    """Async judge client; one per process, usable from any event loop (see ``_session``)."""
+    """Async judge client; one per process, usable from any event loop (see ``_session``).
 
-    def __init__(self, config: JudgeConfig | None = None, cache: JudgeCache | None = None):
+    ``sleep`` (awaited between attempts) and ``clock`` (Unix time, for Retry-After dates) are
+    injectable so that tests can check every wait without waiting.
+    """
+
+    def __init__(
+        self,
+        config: JudgeConfig | None = None,
+        cache: JudgeCache | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ):
         self.config = config if config is not None else JudgeConfig.from_env()
+        self.policy: RetryPolicy = self.config.retry_policy
         if cache is None and self.config.cache_path:
             cache = JudgeCache(self.config.cache_path)
         self.cache = cache
         self.breaker = CircuitBreaker(self.config.breaker_threshold, self.config.breaker_cooldown_s)
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._rng = random.Random()
+        self._sleep, self._clock = sleep, clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
         self._last_error = ""
 
     # ----- public API -----------------------------------------------------------------
-    async def judge(self, question: str, answer: str, ground_truth: str) -> JudgeVerdict:
-        """Judge one answer: cache, then the server with retries, then the fallback policy."""
+    async def judge(
+        self, question: str, answer: str, ground_truth: str, *, temperature: float | None = None
+    ) -> JudgeVerdict:
+        """Judge one answer: cache, then the server with retries, then the fallback policy.
+
+        ``temperature`` overrides the config's for this request (the release's RL reward
+        samples its judge at 0.3); verdicts at another temperature are cached apart.
+        """
         self.config.require_endpoint()
         self._counts["calls"] += 1
-        key = cache_key(self.config.model or "", PROMPT_VERSION, question, answer, ground_truth)
+        version = PROMPT_VERSION if temperature is None else f"{PROMPT_VERSION}@t={temperature}"
+        key = cache_key(self.config.model or "", version, question, answer, ground_truth)
         hit = await self._cache_call("get", key)
         if hit is not None:
             self._counts["cache_hits"] += 1
             return JudgeVerdict(hit[0], "cache", hit[1], attempts=0)
-        verdict = await self._ask_with_retries(build_messages(question, answer, ground_truth))
+        messages = build_messages(question, answer, ground_truth)
+        verdict = await self._ask_with_retries(messages, temperature)
         if verdict.source == "judge":
             model = self.config.model
-            await self._cache_call(
-                "put", key, bool(verdict.correct), verdict.raw, model, PROMPT_VERSION
-            )
+            await self._cache_call("put", key, bool(verdict.correct), verdict.raw, model, version)
         return verdict
 
     async def judge_many(self, items: Iterable[Sequence[str]]) -> list[JudgeVerdict]:
@@ -162,13 +166,16 @@ class JudgeClient:
             raise JudgeRequestError(f"/models returned an unexpected body: {exc!r}") from None
 
     async def ask(
-        self, messages: list[dict[str, str]], model: str | None = None
+        self,
+        messages: list[dict[str, str]],
+        model: str | None = None,
+        temperature: float | None = None,
     ) -> tuple[bool, str]:
         """One chat request, no retries: (verdict, raw reply) or ``JudgeRequestError``."""
         body = {
             "model": model or self.config.model,
             "messages": messages,
-            "temperature": self.config.temperature,
+            "temperature": self.config.temperature if temperature is None else temperature,
             "max_tokens": self.config.max_tokens,
         }
         text = _reply_text(await self._send("POST", "/chat/completions", json=body))
@@ -178,24 +185,26 @@ class JudgeClient:
         return verdict, text
 
     # ----- internals -----------------------------------------------------------------
-    async def _ask_with_retries(self, messages: list[dict[str, str]]) -> JudgeVerdict:
+    async def _ask_with_retries(
+        self, messages: list[dict[str, str]], temperature: float | None = None
+    ) -> JudgeVerdict:
         """Up to ``attempts`` requests with back-off; the breaker may cut them short."""
         _, sem = self._session()
         attempts, error = 0, ""
         async with sem:
-            while attempts < self.config.attempts:
+            while attempts < self.policy.max_attempts:
                 if not self.breaker.allow():
                     self._counts["circuit_open_skips"] += 1
                     error = self._circuit_open_message()
                     break
                 attempts += 1
                 try:
-                    correct, raw = await self.ask(messages)
+                    correct, raw = await self.ask(messages, temperature=temperature)
                 except JudgeRequestError as exc:
                     error = str(exc)
                     if not self._retry_after_failure(exc, attempts):
                         break
-                    await asyncio.sleep(self._delay(attempts, exc.retry_after))
+                    await self._sleep(self.policy.delay(attempts, exc.retry_after, self._rng))
                     continue
                 self.breaker.record_success()
                 self._counts["successes"] += 1
@@ -215,7 +224,7 @@ class JudgeClient:
                 exc,
                 self.config.breaker_cooldown_s,
             )
-        if not exc.retryable or attempts >= self.config.attempts:
+        if not exc.retryable or attempts >= self.policy.max_attempts:
             return False
         self._counts["retries"] += 1
         return True
@@ -230,7 +239,7 @@ class JudgeClient:
         """One HTTP request under the whole-request timeout; failures become JudgeRequestError."""
         http, _ = self._session()
         self._counts["requests"] += 1
-        timeout = self.config.timeout_s
+        timeout = self.policy.timeout_s
         try:
             async with asyncio.timeout(timeout):
                 resp = await http.request(method, path, **kwargs)
@@ -239,8 +248,19 @@ class JudgeClient:
         except httpx.HTTPError as exc:
             url = f"{self.config.base_url}{path}"
             raise JudgeRequestError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
-        _check_status(resp)
+        self._check_status(resp)
         return resp
+
+    def _check_status(self, resp: httpx.Response) -> None:
+        """An error status becomes a JudgeRequestError, retryable as the policy says."""
+        code = resp.status_code
+        if code < 300:
+            return
+        detail = f"HTTP {code} from {resp.request.method} {resp.request.url}: {resp.text[:200]!r}"
+        failure = self.policy.status_error(
+            code, resp.headers.get("Retry-After"), detail, self._clock()
+        )
+        raise JudgeRequestError(detail, failure.retryable, failure.retry_after)
 
     def _session(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         """HTTP client and semaphore of the running loop.
@@ -250,12 +270,12 @@ class JudgeClient:
         """
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._http is None or self._sem is None:
-            cfg = self.config
+            cfg, policy = self.config, self.policy
             headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
             self._http = httpx.AsyncClient(
                 base_url=cfg.base_url,
                 headers=headers,
-                timeout=httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
+                timeout=httpx.Timeout(policy.timeout_s, connect=policy.connect_timeout_s),
                 limits=httpx.Limits(max_connections=cfg.concurrency),
                 trust_env=False,
             )
@@ -299,13 +319,6 @@ class JudgeClient:
                 )
             return None
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        cfg = self.config
-        if retry_after is not None:
-            return min(retry_after, cfg.retry_after_max_s)
-        delay = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (attempt - 1))
-        return delay * (1.0 - cfg.jitter * self._rng.random())
-
     def _fallback(self, error: str, attempts: int) -> JudgeVerdict:
         policy = self.config.fallback
         self._counts["fallbacks"] += 1
@@ -325,16 +338,6 @@ class JudgeClient:
         return replace(
             verdict, correct=correct, source="fallback", error=reason, policy=self.config.fallback
         )
-
-
-def _check_status(resp: httpx.Response) -> None:
-    code = resp.status_code
-    if code < 300:
-        return
-    detail = f"HTTP {code} from {resp.request.method} {resp.request.url}: {resp.text[:200]!r}"
-    if code in (408, 429) or code >= 500:
-        raise JudgeRequestError(detail, True, parse_retry_after(resp.headers.get("Retry-After")))
-    raise JudgeRequestError(detail, retryable=False)
 
 
 def _reply_text(resp: httpx.Response) -> str:

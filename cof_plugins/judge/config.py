@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cof_plugins.core.retry import RetryPolicy
+
 FALLBACK_POLICIES = ("rules", "zero", "raise", "skip")
 
 LAUNCH_HINT = (
@@ -59,14 +61,15 @@ class JudgeConfig:
                 f"fallback={self.fallback!r} is not a policy; use one of "
                 f"{', '.join(FALLBACK_POLICIES)} (env COF_JUDGE_FALLBACK)"
             )
-        for name in ("timeout_s", "connect_timeout_s", "concurrency", "breaker_threshold"):
+        for name in ("concurrency", "breaker_threshold"):
             if getattr(self, name) <= 0:
                 raise JudgeConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
-        for name in ("max_retries", "backoff_base_s", "backoff_max_s", "retry_after_max_s"):
-            if getattr(self, name) < 0:
-                raise JudgeConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not 0 <= self.jitter <= 1:
-            raise JudgeConfigError(f"jitter must be in [0, 1], got {self.jitter!r}")
+        if self.max_retries < 0:
+            raise JudgeConfigError(f"max_retries must be >= 0, got {self.max_retries!r}")
+        try:
+            _ = self.retry_policy  # building it checks the retry and timeout fields
+        except ValueError as exc:
+            raise JudgeConfigError(f"judge {exc}") from None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> JudgeConfig:
@@ -91,6 +94,19 @@ class JudgeConfig:
     @property
     def attempts(self) -> int:
         return 1 + self.max_retries
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The package's one HTTP retry policy, with this judge's numbers."""
+        return RetryPolicy(
+            max_attempts=self.attempts,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
+            jitter=self.jitter,
+            retry_after_max_s=self.retry_after_max_s,
+            timeout_s=self.timeout_s,
+            connect_timeout_s=self.connect_timeout_s,
+        )
 
     @property
     def base_url(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cof_plugins.llamafactory.config import (
     CONFIG_FILE,
+    RecipeError,
     load_recipe,
     resolve_config,
     write_run_record,
@@ -79,7 +80,9 @@ def prepare(recipe: str | Path, overrides: Sequence[str] = (), *, check: bool = 
     from cof_plugins.llamafactory import register
     from cof_plugins.llamafactory.preflight import check_template, run_preflight
 
-    config = resolve_config(load_recipe(recipe, overrides))
+    config = load_recipe(recipe, overrides)
+    refuse_release_config(config, recipe)
+    config = resolve_config(config)
     register()
     if check:
         rows = run_preflight(config)
@@ -89,6 +92,16 @@ def prepare(recipe: str | Path, overrides: Sequence[str] = (), *, check: bool = 
     path = write_run_record(config, recipe, overrides)
     log.info("resolved config written to %s", path)
     return path
+
+
+def refuse_release_config(config: dict, recipe: str | Path) -> None:
+    """A Chain-of-Focus release config would silently train something else here: refuse it
+    with what each of its keys maps to (``llamafactory.release``)."""
+    from cof_plugins.llamafactory.release import refusal, release_changes
+
+    blocking = [c for c in release_changes(config) if c.blocking]
+    if blocking:
+        raise RecipeError(refusal(recipe, blocking))
 
 
 def torchrun_command(config_path: Path, topology: Topology) -> list[str]:

@@ -18,8 +18,8 @@ from cof_plugins.rewards.segments import (
     split_response,
     tool_turns_from_num_turns,
 )
-from cof_plugins.rewards.zoo import (
-    MODES,
+from cof_plugins.rewards.shaping import (
+    REWARD_MODES,
     RolloutRecord,
     ShapedBatch,
     ShapingConfig,
@@ -29,7 +29,7 @@ from cof_plugins.rewards.zoo import (
 )
 
 __all__ = [
-    "MODES",
+    "REWARD_MODES",
     "Question",
     "RewardSettings",
     "RolloutRecord",

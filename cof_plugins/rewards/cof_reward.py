@@ -10,7 +10,12 @@ Every fact is returned on its own, never folded into the scalar, because group-l
 reward shaping (AGAR) and the logged metrics need them separately: ``acc``, ``format_ok``,
 ``used_tool``, ``num_tool_calls``, plus how the verdict was reached (``rule_decided``,
 ``rule_acc``, ``judge_used``, ``judge_fallback``) so that a group can later be re-settled
-with rules alone when part of it fell back (see ``zoo.settle_group``).
+with rules alone when part of it fell back (see ``shaping.settle_group``).
+
+``settings.profile`` (``core.profiles``) names the release's choices where they differ:
+under ``paper``, rows whose data source names one of the release's math sources
+("thinklite", "eureka", "math") are math, a math answer math-verify rejects is still put to
+the judge (the release's generative verifier), and the judge samples at temperature 0.3.
 
 Tool use is the count the rollout itself kept, read from ``extra_info``: the zoom tool's
 own counter (``tool_calls_key``), else the agent loop's ``tool_rewards`` list (one entry per
@@ -28,6 +33,7 @@ from typing import Any
 from cof_plugins.core.answers import KINDS, rule_match
 from cof_plugins.core.families import FAMILIES
 from cof_plugins.core.parser import parse_turn
+from cof_plugins.core.profiles import get_profile
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.core.scoring import cof_score, final_answer, format_ok
 from cof_plugins.rewards.segments import (
@@ -52,9 +58,15 @@ class RewardSettings:
     max_answer_words: int = 1000
     # extra_info key under which the zoom tool stores its call count.
     tool_calls_key: str = "cof_zoom_calls"
+    # core.profiles name: "paper" routes math and samples the judge as the release did.
+    profile: str = "default"
 
     def __post_init__(self) -> None:
         cof_score(True, True, acc_weight=self.acc_weight, format_weight=self.format_weight)
+        try:
+            get_profile(self.profile)
+        except KeyError as exc:
+            raise ValueError(f"CoF reward setting profile: {exc}") from None
         if self.judge not in JUDGE_MODES:
             raise ValueError(f"judge={self.judge!r} is not a mode; use one of {JUDGE_MODES}")
         if not (isinstance(self.max_answer_words, int) and self.max_answer_words > 0):
@@ -84,17 +96,26 @@ class Question:
     text: str = ""
 
 
-def question_from(data_source: str, ground_truth: Any, extra_info: Mapping[str, Any]) -> Question:
+def question_from(
+    data_source: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any],
+    math_sources: Sequence[str] | None = None,
+) -> Question:
     """Read kind/options/question from ``extra_info``; infer the kind when it is missing.
 
     Keys read: ``answer_kind`` (or ``kind``), ``options``, ``question``. Without a kind, a
     row with options or a one-letter ground truth is multiple choice, a ``math`` data source
-    is math, anything else is open.
+    is math, anything else is open. ``math_sources`` (the paper profile's) routes by data
+    source alone, before the row's own kind, as the release did.
     """
     gt = str(ground_truth).strip()
     options = extra_info.get("options")
     options = [str(o) for o in options] if _is_sequence(options) and len(options) else None
     kind = str(extra_info.get("answer_kind") or extra_info.get("kind") or "")
+    source = str(data_source).lower()
+    if math_sources is not None and any(s in source for s in math_sources):
+        kind = "math"
     if kind not in KINDS:
         if options or gt.upper() in _LETTER_GT:
             kind = "multiple_choice"
@@ -236,8 +257,21 @@ def score_with_rules(
     settings = settings or RewardSettings()
     extra_info = extra_info or {}
     inspected = inspect_response(solution_str, extra_info, settings)
-    question = question_from(data_source, ground_truth, extra_info)
+    question = _question(data_source, ground_truth, extra_info, settings)
     return report(inspected, rule_verdict(inspected.answer, question), settings)
+
+
+def _question(data_source: str, ground_truth: Any, extra_info: Mapping[str, Any], settings):
+    sources = get_profile(settings.profile).rl_math_sources
+    return question_from(data_source, ground_truth, extra_info, sources)
+
+
+def _needs_judge(rule: bool | None, question: Question, settings: RewardSettings) -> bool:
+    """Rules undecided; or (paper) a math answer math-verify did not accept."""
+    if rule is None:
+        return True
+    paper_math = get_profile(settings.profile).rl_math_judge_on_mismatch
+    return paper_math and question.kind == "math" and rule is False
 
 
 async def score_rollout(
@@ -257,11 +291,13 @@ async def score_rollout(
     settings = settings or RewardSettings()
     extra_info = extra_info or {}
     inspected = inspect_response(solution_str, extra_info, settings)
-    question = question_from(data_source, ground_truth, extra_info)
+    question = _question(data_source, ground_truth, extra_info, settings)
     rule = rule_verdict(inspected.answer, question)
-    if rule is not None or judge is None or inspected.answer is None:
+    if not _needs_judge(rule, question, settings) or judge is None or inspected.answer is None:
         return report(inspected, rule, settings)
-    verdict = await judge.judge(question.text, inspected.answer, question.ground_truth)
+    temperature = get_profile(settings.profile).rl_judge_temperature
+    options = {} if temperature is None else {"temperature": temperature}
+    verdict = await judge.judge(question.text, inspected.answer, question.ground_truth, **options)
     return report(
         inspected,
         rule,

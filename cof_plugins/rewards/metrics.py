@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cof_plugins.rewards.zoo import ShapedBatch
+from cof_plugins.rewards.shaping import ShapedBatch
 
 PREFIX = "cof"
 

@@ -1,1 +1,3 @@
-"""Offline test bed: tiny VLMs built from configs and synthetic grounded images."""
+"""Offline test bed: tiny VLMs built from configs, synthetic grounded images, and a scriptable
+OpenAI-compatible server on loopback (``openai_server``) standing in for judge and model
+servers in tests and ``bench/``."""

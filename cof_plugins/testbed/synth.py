@@ -195,7 +195,7 @@ def write_dataset(
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     records = []
-    for i in tqdm(range(n), desc="synth", disable=not progress, unit="img"):
+    for i in tqdm(range(n), desc="scenes", disable=not progress, unit="img"):
         size = sizes[i % len(sizes)]
         kind = kinds[i % len(kinds)] if kinds else None
         img, sample = make_sample(i, size, seed, kind)

@@ -47,7 +47,7 @@ from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 from verl.utils import tensordict_utils as tu
 
 from cof_plugins.rewards.metrics import shaping_metrics
-from cof_plugins.rewards.zoo import RolloutRecord, ShapingConfig, shape_batch
+from cof_plugins.rewards.shaping import RolloutRecord, ShapingConfig, shape_batch
 
 CONFIG_KEY = "cof_reward"
 INFO_KEYS = (

@@ -117,6 +117,7 @@ def _tools(config: DictConfig, found: Findings) -> None:
     _tool_response_budget(config, tools, found)
     for tool in tools:
         _family_agrees(config, tool, found)
+        _profile_agrees(config, tool, found)
 
 
 def _tool_response_budget(config: DictConfig, tools: list[Any], found: Findings) -> None:
@@ -162,6 +163,19 @@ def _family_agrees(config: DictConfig, tool: Any, found: Findings) -> None:
             f"actor_rollout_ref.model.custom_chat_template is not the CoF template of the zoom "
             f"tool's family {spec.name!r}; use ${{cof_chat_template:{spec.chat.jinja}}}"
         )
+
+
+def _profile_agrees(config: DictConfig, tool: Any, found: Findings) -> None:
+    """The calls verl runs per turn and its image limit fit the tool's profile."""
+    from cof_plugins.verl.tool_settings import ToolSettings, rollout_problems
+
+    settings = getattr(tool, "settings", None)
+    if isinstance(settings, ToolSettings):
+        found.errors.extend(rollout_problems(
+            settings, select(config, f"{MULTI_TURN}.max_parallel_calls"),
+            select(config, "actor_rollout_ref.rollout.limit_images"),
+            select(config, f"{MULTI_TURN}.max_assistant_turns"),
+        ))  # fmt: skip
 
 
 def _model_type(path: Any) -> str | None:

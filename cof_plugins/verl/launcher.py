@@ -9,6 +9,7 @@ and the config sent to Ray is already resolved (chat template text, absolute too
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,14 +50,26 @@ def ship_registration(config: DictConfig) -> None:
     """Ask every Ray worker to import our autoload module, besides the entry point.
 
     The entry point only exists where cof-plugins is pip-installed; this route also covers
-    code shipped with Ray. Both end in the same idempotent ``register()``.
+    code shipped with Ray. Both end in the same idempotent ``register()``. Modules named in
+    this process's own ``VERL_USE_EXTERNAL_MODULES`` are kept: the runtime env's value
+    replaces the inherited one in every worker.
     """
+    from cof_plugins.verl.runtime_env import merge_module_lists
+
     key = f"{RUNTIME_ENV_VARS}.{EXTERNAL_MODULES_ENV}"
-    current = OmegaConf.select(config, key, default=None)
-    modules = [m for m in str(current or "").split(",") if m]
-    if AUTOLOAD_MODULE not in modules:
-        modules.append(AUTOLOAD_MODULE)
-    OmegaConf.update(config, key, ",".join(modules), force_add=True)
+    current = str(OmegaConf.select(config, key, default=None) or "")
+    inherited = os.environ.get(EXTERNAL_MODULES_ENV, "")
+    modules = merge_module_lists(merge_module_lists(inherited, current), AUTOLOAD_MODULE)
+    OmegaConf.update(config, key, modules, force_add=True)
+
+
+def ship_to_ray(config: DictConfig) -> list[str]:
+    """``ship_registration``, then settle overlaps with the Ray job this driver may run in
+    (``runtime_env.reconcile_job_runtime_env``); returns what was changed, for the log."""
+    from cof_plugins.verl.runtime_env import reconcile_job_runtime_env
+
+    ship_registration(config)
+    return reconcile_job_runtime_env(config)
 
 
 def train(config: DictConfig) -> None:
@@ -64,7 +77,8 @@ def train(config: DictConfig) -> None:
     from verl.trainer import main_ppo
     from verl.utils.device import auto_set_device
 
-    ship_registration(config)
+    for note in ship_to_ray(config):
+        print(f"ray runtime env: {note}")
     auto_set_device(config)
     if config.trainer.use_v1:
         runner = main_ppo.TaskRunnerV1

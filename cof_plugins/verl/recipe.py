@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 VERL_CONFIG_MODULE = "verl.trainer.config"
 BASE_CONFIG = "ppo_trainer"
@@ -88,8 +88,8 @@ def base_config() -> DictConfig:
 def unknown_recipe_keys(recipe: str | Path) -> list[str]:
     """One message per key the recipe file writes that verl's schema does not have."""
     path = find_recipe(recipe)
-    raw = OmegaConf.load(path)
-    base = base_config()
+    raw = _tree(OmegaConf.load(path))
+    base = base_tree()
     problems = []
     for key in _leaf_keys(raw):
         if key.split(".")[0] in _HYDRA_KEYS or _known(base, key):
@@ -98,26 +98,43 @@ def unknown_recipe_keys(recipe: str | Path) -> list[str]:
     return problems
 
 
+def _tree(config: DictConfig) -> dict[str, Any]:
+    """Plain containers as written: interpolations stay ``${...}`` text, missing values ``???``.
+
+    Walking the schema must neither resolve interpolations (they may name resolvers or keys
+    that only exist at run time) nor trip over mandatory ``???`` values.
+    """
+    tree = OmegaConf.to_container(config, resolve=False, throw_on_missing=False)
+    assert isinstance(tree, dict)
+    return tree
+
+
+@lru_cache(maxsize=1)
+def base_tree() -> dict[str, Any]:
+    """``base_config()`` as plain containers, for key look-ups."""
+    return _tree(base_config())
+
+
 def _leaf_keys(node: Any, prefix: str = "") -> Iterator[str]:
-    if isinstance(node, DictConfig) and len(node) > 0:
-        for key in node:
-            yield from _leaf_keys(node._get_node(key), f"{prefix}{key}.")  # type: ignore[union-attr]
+    if isinstance(node, dict) and len(node) > 0:
+        for key, value in node.items():
+            yield from _leaf_keys(value, f"{prefix}{key}.")
     else:
         yield prefix.rstrip(".")
 
 
-def _known(base: DictConfig, key: str) -> bool:
+def _known(base: dict[str, Any], key: str) -> bool:
     if any(key == p or key.startswith(p + ".") for p in FREE_FORM):
         return True
     parts = key.split(".")
     node: Any = base
     for i, part in enumerate(parts):
-        if isinstance(node, DictConfig) and part in node:
-            node = node._get_node(part)
-            if node is not None and not isinstance(node, DictConfig | ListConfig):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            if not isinstance(node, dict | list):
                 return i == len(parts) - 1  # a scalar cannot have children
             continue
-        if isinstance(node, DictConfig) and len(node) == 0:
+        if isinstance(node, dict) and len(node) == 0:
             return True  # an empty mapping in the schema is free-form
         return i == len(parts) - 1 and _dataclass_field(node, part)
     return True
@@ -125,7 +142,7 @@ def _known(base: DictConfig, key: str) -> bool:
 
 def _dataclass_field(node: Any, name: str) -> bool:
     """A key verl's dataclass accepts though its YAML omits it (e.g. rollout.limit_images)."""
-    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    target = node.get("_target_") if isinstance(node, dict) else None
     if not target:
         return False
     module, _, cls_name = str(target).rpartition(".")
@@ -136,15 +153,15 @@ def _dataclass_field(node: Any, name: str) -> bool:
     return dataclasses.is_dataclass(cls) and name in {f.name for f in dataclasses.fields(cls)}
 
 
-def _suggest(base: DictConfig, key: str) -> str:
+def _suggest(base: dict[str, Any], key: str) -> str:
     """' (did you mean ...?)' from the siblings at the deepest level that exists."""
     parts = key.split(".")
     node: Any = base
     depth = 0
-    while depth < len(parts) and isinstance(node, DictConfig) and parts[depth] in node:
-        node = node._get_node(parts[depth])
+    while depth < len(parts) and isinstance(node, dict) and parts[depth] in node:
+        node = node[parts[depth]]
         depth += 1
-    if not isinstance(node, DictConfig) or depth >= len(parts):
+    if not isinstance(node, dict) or depth >= len(parts):
         return ""
     prefix = ".".join(parts[:depth])
     close = difflib.get_close_matches(parts[depth], [str(k) for k in node], n=3)
@@ -160,7 +177,7 @@ def _explain(exc: Exception, recipe: Path) -> str:
     match = _QUOTED_KEY.search(message)
     if match:
         key = match.group(1).lstrip("+~")
-        hint = _suggest(base_config(), key)
+        hint = _suggest(base_tree(), key)
         if hint:
             message = f"{message}\n{key}:{hint}"
     return f"cannot compose {recipe.name}: {message}"

@@ -2,9 +2,14 @@
 
 verl 0.9.1's ToolAgentLoop calls ``create(create_kwargs=...)`` (the row's
 ``extra_info.tools_kwargs.image_zoom_in_tool.create_kwargs`` as ONE keyword), then
-``execute(instance_id, arguments, agent_data=...)``, then ``release`` for every single call.
+``execute(instance_id, arguments, agent_data=...)``, then ``release`` for every single call
+it runs (the first ``max_parallel_calls`` calls of a turn, concurrently).
 The frame the model saw is ``agent_data.image_data[0]``; the original's path and the frame
 size the data was built for come in ``create_kwargs``.
+
+What a call does is ``core.zoom_step.run_call``, the same function the evaluation loop runs:
+this class only finds the call's images and its place in the turn, and turns the outcome
+into verl's ``ToolResponse``.
 
 Never raises at the model: a bad box, an unreadable call (see ``tool_parser``) or an internal
 failure all come back as text, with a small configurable step penalty for the model's own
@@ -21,8 +26,8 @@ Pixels are decoded and resampled in a worker thread, off the agent loop's event 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -32,19 +37,20 @@ from PIL import Image
 from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
-from cof_plugins.core.coords import to_frame_pixels
-from cof_plugins.core.parser import ZOOM_TOOL, extract_bbox
-from cof_plugins.core.protocol import IMAGE_PLACEHOLDER, load_protocol
-from cof_plugins.core.zoom import ImageLoadError, ZoomResult, load_image, validate_box, zoom
+from cof_plugins.core.parser import ZOOM_TOOL, ToolCallError, call_from_arguments
+from cof_plugins.core.protocol import load_protocol
+from cof_plugins.core.zoom import ImageLoadError, load_image
+from cof_plugins.core.zoom_step import CallOutcome, StepConfig, model_safe, run_call
 from cof_plugins.verl.tool_parser import PARSE_ERROR_KEY
 from cof_plugins.verl.tool_settings import ToolSettings, parse_settings
+
+__all__ = ["STAT_PREFIX", "ZoomInTool", "model_safe", "record_stats"]
 
 log = logging.getLogger(__name__)
 
 STAT_PREFIX = "cof_zoom_"
-# Box space the model writes in, per convention, for messages in the model's own units.
-_CONVENTION_FRAME = {"rel1000": (1000, 1000), "rel1": (1, 1)}
-_SPECIAL = re.compile(r"<\|([^<>|]{0,40})\|>")
+# Where a tool keeps, per rollout, which calls of the current turn it has placed.
+_CLAIMS = "_cof_zoom_claims"
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class _Instance:
 class _Outcome:
     response: ToolResponse
     reward: float
-    kind: str  # "valid", "invalid", "parse_error" or "setup_error"
+    kind: str  # "valid", "invalid", "parse_error", "limit" or "setup_error"
     crop_pixels: int = 0
 
 
@@ -119,24 +125,26 @@ class ZoomInTool(BaseTool):
         return outcome.response, outcome.reward, metrics
 
     async def _run(self, instance: _Instance, parameters: Any, agent_data: Any) -> _Outcome:
-        if not isinstance(parameters, dict):
-            return self._failure(f"The {ZOOM_TOOL} arguments must be a JSON object.", "invalid")
-        if PARSE_ERROR_KEY in parameters:
-            return self._failure(str(parameters[PARSE_ERROR_KEY]), "parse_error")
-        box, problem = extract_bbox(parameters)
-        if problem is not None:
-            expected = 'Call it as {"bbox_2d": [x1, y1, x2, y2]}: top-left, then bottom-right.'
-            return self._failure(f"Your {ZOOM_TOOL} call has {problem}. {expected}", "invalid")
-        frame_image = self._frame_image(agent_data, instance)
-        frame = frame_image.size
-        pixel_box, problem = self._to_pixels(box, frame)
-        if problem:
-            return self._failure(problem, "invalid")
-        source = await self._source_image(instance, frame_image)
-        result = await asyncio.to_thread(zoom, source, frame, pixel_box, self.zoom_config)
-        if not result.ok:
-            return self._failure(result.message, "invalid")
-        return self._success(result)
+        if isinstance(parameters, dict) and PARSE_ERROR_KEY in parameters:
+            attempt = ToolCallError("", str(parameters[PARSE_ERROR_KEY]))
+        else:
+            attempt = call_from_arguments(ZOOM_TOOL, parameters)
+        frame = self._frame_image(agent_data, instance)
+        index = call_index(agent_data, parameters)
+        images_held = len(getattr(agent_data, "image_data", None) or [])
+        step = self.step_config
+        if step.zoom.full_resolution and not isinstance(attempt, ToolCallError):
+            original = await self._original(instance, frame)
+        else:
+            original = None
+        outcome = await asyncio.to_thread(
+            run_call, attempt, frame, original, step, images_held=images_held, index=index
+        )
+        return self._outcome(outcome)
+
+    @cached_property
+    def step_config(self) -> StepConfig:
+        return self.settings.step_config(self.protocol.user_suffix)
 
     def _frame_image(self, agent_data: Any, instance: _Instance) -> Image.Image:
         images = getattr(agent_data, "image_data", None) or []
@@ -158,35 +166,31 @@ class ZoomInTool(BaseTool):
             )
         return images[0]
 
-    def _to_pixels(self, box: list[float], frame: tuple[int, int]) -> tuple[Any, str]:
-        """Box in frame pixels; boxes in relative units are checked in the model's own units."""
-        convention = self.settings.convention
-        clamp = self.zoom_config.clamp
-        if convention in _CONVENTION_FRAME:
-            check = validate_box(box, _CONVENTION_FRAME[convention], clamp=clamp)
-            if not check.ok:
-                return None, check.message
-            box = list(check.box)  # type: ignore[arg-type]
-        return to_frame_pixels(box, convention, frame), ""
-
-    async def _source_image(self, instance: _Instance, frame_image: Image.Image) -> Image.Image:
-        """The original for full-resolution crops; the frame itself in paper mode."""
-        if not self.zoom_config.full_resolution or not instance.original_image:
-            return frame_image
+    async def _original(self, instance: _Instance, frame: Image.Image) -> Image.Image | None:
+        """The full-resolution original when the data names one; None crops the frame."""
+        if not instance.original_image:
+            return None
         try:
             return await asyncio.to_thread(
                 load_image, instance.original_image, max_image_pixels=self.settings.max_image_pixels
             )
         except (ImageLoadError, OSError, TypeError) as exc:
             self._warn_once(f"cropping the frame instead of the original: {exc}")
-            return frame_image
+            return None
 
-    def _success(self, result: ZoomResult) -> _Outcome:
-        suffix = self.protocol.crop_user_turn(1).removeprefix(IMAGE_PLACEHOLDER)
-        text = f"{result.message}{suffix}" if self.settings.crop_note else suffix
-        w, h = result.size or result.crop.size  # type: ignore[union-attr]
-        response = ToolResponse(image=[result.crop], text=text)
-        return _Outcome(response, float(self.settings.valid_call_reward), "valid", w * h)
+    def _outcome(self, outcome: CallOutcome) -> _Outcome:
+        if outcome.kind == "valid":
+            reward, kind = float(self.settings.valid_call_reward), "valid"
+        elif outcome.penalised:
+            reward, kind = float(self.settings.invalid_call_reward), outcome.kind
+        else:  # the image cap: not the model's mistake
+            reward, kind = 0.0, "limit"
+        if outcome.image is None:
+            response = ToolResponse(text=outcome.text)
+        else:
+            response = ToolResponse(image=[outcome.image], text=outcome.text)
+        pixels = outcome.image.width * outcome.image.height if kind == "valid" else 0
+        return _Outcome(response, reward, kind, pixels)
 
     def _failure(self, message: str, kind: str) -> _Outcome:
         text = f"{model_safe(message)}\n{self.protocol.user_suffix}"
@@ -199,14 +203,33 @@ class ZoomInTool(BaseTool):
             log.warning("zoom tool: %s", message)
 
 
-def model_safe(text: str) -> str:
-    """Neutralise text that the chat template or tokenizer would read as markup.
+def call_index(agent_data: Any, parameters: Any) -> int:
+    """This call's place among its turn's calls; verl runs them concurrently and does not say.
 
-    Error messages quote the model's own output; an ``<image>`` there would become a vision
-    placeholder with no image, and ``<|im_end|>`` a real end-of-turn token.
+    Found by matching the decoded arguments against ``agent_data.tool_calls`` (what verl
+    decodes them from); equal calls take their places in turn. The claims are kept on
+    ``agent_data`` under a private attribute and start afresh with each assistant turn.
     """
-    text = text.replace(IMAGE_PLACEHOLDER, "[image]").replace("<video>", "[video]")
-    return _SPECIAL.sub(r"<\1>", text)
+    calls = getattr(agent_data, "tool_calls", None) or []
+    turn = getattr(agent_data, "assistant_turns", None)
+    claims = getattr(agent_data, _CLAIMS, None)
+    if claims is None or claims[0] != turn:
+        claims = (turn, set())
+        try:
+            setattr(agent_data, _CLAIMS, claims)
+        except AttributeError:
+            return 0
+    for i, call in enumerate(calls):
+        if i in claims[1]:
+            continue
+        try:
+            arguments = json.loads(getattr(call, "arguments", None))
+        except (TypeError, ValueError):
+            continue
+        if arguments == parameters:
+            claims[1].add(i)
+            return i
+    return 0
 
 
 def record_stats(agent_data: Any, kind: str, crop_pixels: int = 0) -> dict[str, int]:
@@ -214,11 +237,12 @@ def record_stats(agent_data: Any, kind: str, crop_pixels: int = 0) -> dict[str, 
     fields = getattr(agent_data, "extra_fields", None)
     if not isinstance(fields, dict):
         fields = {}
-    key = {"valid": "valid", "setup_error": "setup_errors"}.get(kind, "invalid")
+    key = {"valid": "valid", "setup_error": "setup_errors", "limit": "limit"}.get(kind, "invalid")
     increments = {"calls": 1, key: 1}
     if kind == "parse_error":
         increments["parse_errors"] = 1
-    for name in ("calls", "valid", "invalid", "parse_errors", "setup_errors", "crop_pixels"):
+    names = ("calls", "valid", "invalid", "parse_errors", "setup_errors", "limit", "crop_pixels")
+    for name in names:
         fields.setdefault(STAT_PREFIX + name, 0)
     for name, n in increments.items():
         fields[STAT_PREFIX + name] += n

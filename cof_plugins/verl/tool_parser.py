@@ -7,8 +7,9 @@ commas, a missing ``</tool_call>``) and turns every call it still cannot use int
 the zoom tool whose arguments hold only the parser's message under ``PARSE_ERROR_KEY``.
 ``ZoomInTool`` answers such a call with that message, a step penalty and a next turn.
 
-Readable calls come first, then the unreadable ones, so with ``max_parallel_calls: 1`` (one
-call per turn, as in the paper) a turn that holds any usable call runs it.
+Calls come in the order the text holds them, readable or not, exactly as the evaluation loop
+sees them (``ParsedTurn.attempts``): verl runs the first ``max_parallel_calls`` of them, which
+the recipe sets from the zoom tool's profile (1 for "first"; ``cof validate`` checks it).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from verl.experimental.agent_loop.tool_parser import FunctionCall, ToolParser
 
 from cof_plugins.core.families import FAMILIES
-from cof_plugins.core.parser import ZOOM_TOOL, ParsedTurn, parse_turn
+from cof_plugins.core.parser import ZOOM_TOOL, ToolCall, ToolCallError, parse_turn
 
 # Reserved argument key: "this call could not be read; here is what to tell the model".
 PARSE_ERROR_KEY = "_cof_parse_error"
@@ -65,9 +66,14 @@ class CofToolParser(ToolParser):
         if "<tool_call>" not in text:
             return text, []
         turn = parse_turn(text, tool_names=tuple(names))
-        calls = [_function_call(c.name, _without_reserved(c.arguments)) for c in turn.tool_calls]
-        calls.extend(_error_calls(turn, names))
-        return _BLOCK.sub("", text).strip(), calls
+        calls = [_as_function_call(a, names) for a in turn.attempts]
+        if len(turn.errors) and ZOOM_TOOL not in names:
+            log.warning(
+                "dropping %d unreadable tool call(s): no %s to report them",
+                len(turn.errors),
+                ZOOM_TOOL,
+            )
+        return _BLOCK.sub("", text).strip(), [c for c in calls if c is not None]
 
 
 def tool_names(tools: Sequence[Any] | None) -> tuple[str, ...]:
@@ -85,15 +91,13 @@ def tool_names(tools: Sequence[Any] | None) -> tuple[str, ...]:
     return tuple(names) or (ZOOM_TOOL,)
 
 
-def _error_calls(turn: ParsedTurn, names: Sequence[str]) -> list[FunctionCall]:
-    if not turn.errors:
-        return []
+def _as_function_call(attempt: ToolCall | ToolCallError, names: Sequence[str]):
+    """A readable call as it is; an unreadable one as a zoom call carrying the parser's message."""
+    if isinstance(attempt, ToolCall):
+        return _function_call(attempt.name, _without_reserved(attempt.arguments))
     if ZOOM_TOOL not in names:
-        log.warning(
-            "dropping %d unreadable tool call(s): no %s to report them", len(turn.errors), ZOOM_TOOL
-        )
-        return []
-    return [_function_call(ZOOM_TOOL, {PARSE_ERROR_KEY: e.message}) for e in turn.errors]
+        return None
+    return _function_call(ZOOM_TOOL, {PARSE_ERROR_KEY: attempt.message})
 
 
 def _without_reserved(arguments: dict) -> dict:

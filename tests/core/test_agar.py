@@ -1,20 +1,12 @@
-"""AGAR: the tier table in every group situation, ordering properties, GRPO advantages."""
+"""AGAR: the tier table in every group situation and its ordering properties."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cof_plugins.core.agar import (
-    AgarTiers,
-    RolloutFacts,
-    agar_batch,
-    agar_group,
-    group_advantages,
-)
+from cof_plugins.core.agar import AgarTiers, RolloutFacts, agar_group
 
 DIRECT_RIGHT = RolloutFacts(correct=True, used_tool=False, format_ok=True)
 DIRECT_RIGHT_BAD_FMT = RolloutFacts(correct=True, used_tool=False, format_ok=False)
@@ -145,44 +137,3 @@ def test_zoom_penalised_only_when_a_direct_answer_succeeds(group):
     for fact, score in zip(group, agar_group(group), strict=True):
         if fact.correct and fact.used_tool:
             assert score == (0.8 if direct_won else 1.0)
-
-
-def test_group_advantages_sample_std():
-    adv = group_advantages([1.0, 0.0])
-    # sample std of [1, 0] is sqrt(0.5); population std would give +-1.
-    assert adv == pytest.approx([0.5 / (math.sqrt(0.5) + 1e-6), -0.5 / (math.sqrt(0.5) + 1e-6)])
-    assert sum(group_advantages([1.0, 0.8, 0.5, 0.1, 0.0, 0.5])) == pytest.approx(0.0, abs=1e-9)
-
-
-@pytest.mark.parametrize("scores", [[0.1] * 6, [0.7], [], [1.0, 1.0]])
-def test_group_advantages_degenerate_groups_are_zero(scores):
-    assert group_advantages(scores) == [0.0] * len(scores)
-
-
-@given(st.lists(st.floats(0, 1), min_size=1, max_size=10))
-@settings(max_examples=150, deadline=None)
-def test_group_advantages_finite_and_order_preserving(scores):
-    adv = group_advantages(scores)
-    assert all(math.isfinite(a) for a in adv)
-    for s_a, a_a in zip(scores, adv, strict=True):
-        for s_b, a_b in zip(scores, adv, strict=True):
-            if s_a > s_b:
-                assert a_a >= a_b
-            if s_a - s_b > 1e-6:
-                assert a_a > a_b
-
-
-def test_group_advantages_validation():
-    with pytest.raises(ValueError, match="scores must be finite"):
-        group_advantages([0.1, float("nan")])
-    with pytest.raises(ValueError, match="eps"):
-        group_advantages([0.1, 0.2], eps=-1.0)
-
-
-def test_agar_batch_groups_by_id_and_keeps_order():
-    facts = [ZOOM_RIGHT, ZOOM_RIGHT, DIRECT_RIGHT, DIRECT_WRONG]
-    uids = ["q1", "q2", "q1", "q2"]
-    # q1 has a direct success (zoom gets 0.8); q2 does not (zoom gets 1.0).
-    assert agar_batch(facts, uids) == [0.8, 1.0, 1.0, 0.1]
-    with pytest.raises(ValueError, match="same length"):
-        agar_batch(facts, uids[:3])

@@ -56,12 +56,6 @@ def good_row():
     return _good_row
 
 
-@pytest.fixture
-def zoom_text():
-    """``zoom_text(box)``: an assistant turn that calls the zoom tool on ``box``."""
-    return zoom_turn
-
-
 @pytest.fixture(scope="session")
 def synthesized(synth_dir, tmp_path_factory):
     """The 12 synthetic samples as next-user trajectories (qwen2_5_vl, default budget)."""

@@ -11,9 +11,10 @@ import pytest
 from cof_plugins.core.frame import frame_size
 from cof_plugins.core.parser import assistant_segments, parse_turn
 from cof_plugins.core.protocol import load_protocol
-from cof_plugins.data.convert import from_function_call, split_call, to_function_call
-from cof_plugins.data.converting import ConvertConfig, convert_rows
-from cof_plugins.data.mini_o3 import compose
+from cof_plugins.core.registry import Registry, RegistryError
+from cof_plugins.data.convert import ConvertConfig, convert_rows
+from cof_plugins.data.styles.function_call import from_function_call, split_call, to_function_call
+from cof_plugins.data.styles.mini_o3 import compose
 
 P = load_protocol()
 
@@ -192,3 +193,52 @@ def test_cli_convert_rebases_paths_and_records_provenance(image_dir, tmp_path):
     (row,) = json.loads(out.read_text())
     assert (out.parent / row["images"][0]).resolve() == (image_dir / "frame.png").resolve()
     assert json.loads(out.with_name("canon.json.provenance.json").read_text())["inputs"]
+
+
+def _style_choices() -> list[str]:
+    from cof_plugins.cli import build_parser
+
+    (data,) = [a for a in build_parser()._subparsers._group_actions if "data" in a.choices]
+    convert = data.choices["data"]._subparsers._group_actions[0].choices["convert"]
+    (style,) = [a for a in convert._actions if a.dest == "style"]
+    return list(style.choices)
+
+
+def test_styles_are_one_registry_the_cli_offers():
+    from cof_plugins.data.styles import STYLES, Style
+    from cof_plugins.data.styles.deepeyes import from_deepeyes
+
+    assert _style_choices() == STYLES.names()
+    assert STYLES.names() == ["function-call", "deepeyes", "mini-o3", "canonical"]
+    with pytest.raises(RegistryError) as err:
+        ConvertConfig("deep-eyes")
+    assert "did you mean 'deepeyes'" in str(err.value)
+    assert "valid: function-call, deepeyes, mini-o3, canonical" in str(err.value)
+    with pytest.raises(RegistryError, match="'deepeyes' is already registered"):
+        STYLES.register("deepeyes", Style(from_function_call, coords="abs"))
+    assert STYLES.get("deepeyes").read is from_deepeyes
+
+
+def test_runner_reads_rows_through_the_registered_style(monkeypatch, image_dir):
+    """A style registered under a new name is what the runner calls, its convention too."""
+    import cof_plugins.data.convert as runner
+    from cof_plugins.data.styles import Style
+
+    seen = []
+
+    def read(row, i, protocol):
+        seen.append(i)
+        call = json.dumps({"name": "image_zoom_in_tool", "arguments": {"bbox_2d": row}})
+        text = f"<tool_call>{call}</tool_call>"
+        messages = [{"role": "user", "content": "<image>q"}, {"role": "assistant", "content": text}]
+        return {"messages": messages, "images": ["frame.png"], "meta": {}}
+
+    table = Registry("conversion style")
+    table.register("fractions", Style(read, coords="rel1"))
+    monkeypatch.setattr(runner, "STYLES", table)
+    cfg = ConvertConfig("fractions", family="qwen3_vl")  # qwen3_vl writes 0-1000 boxes
+    good, bad = convert_rows([[0.1, 0.2, 0.3, 0.4], [0, 0, 1, 1]], cfg, image_dir)
+    assert not bad and seen == [0, 1]
+    assert [boxes(row) for row in good] == [[(100, 200, 300, 400)], [(0, 0, 1000, 1000)]]
+    with pytest.raises(RegistryError, match="valid: fractions"):
+        ConvertConfig("deepeyes")

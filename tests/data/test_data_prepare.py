@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -16,8 +17,9 @@ from cof_plugins.core.protocol import load_protocol
 from cof_plugins.data.annotations import normalize_all
 from cof_plugins.data.prepare import prepare
 from cof_plugins.data.rows import read_rows
-from cof_plugins.data.snapshot import SnapshotError, split_options
+from cof_plugins.data.snapshot import SnapshotError
 from cof_plugins.data.validate import errors, validate_rows
+from cof_plugins.eval.benchmarks import BenchmarkError, load_benchmark
 
 P = load_protocol()
 CALL = (
@@ -108,42 +110,109 @@ def test_cof_rl_jsonl_with_image_names(tmp_path, make_png):
     assert read_rows(result.output)[0]["image"].endswith("images/x.png")
 
 
-def test_vstar(tmp_path, make_png):
-    snap = tmp_path / "vstar"
+def _vstar_snapshot(snap, make_png, bad_rows=True):
     make_png(snap / "direct_attributes" / "sa_1.jpg", (300, 200))
     text = (
         "What is the colour of the cup?\n(A) red\n(B) blue\n"
         "Answer with the option's letter from the given choices directly."
     )
     rows = [{"image": "direct_attributes/sa_1.jpg", "text": text, "label": "B",
-             "category": "direct_attributes", "question_id": 0},
-            {"image": "relative_position/gone.jpg", "text": text, "label": "A",
-             "category": "relative_position", "question_id": 1},
-            {"image": "x.jpg", "label": "A"}]  # fmt: skip
+             "category": "direct_attributes", "question_id": 7}]  # fmt: skip
+    if bad_rows:
+        rows += [{"image": "relative_position/gone.jpg", "text": text, "label": "A",
+                  "category": "relative_position", "question_id": 8},
+                 {"image": "x.jpg", "label": "A"}]  # fmt: skip
     (snap / "test_questions.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return snap
+
+
+def test_vstar_matches_the_eval_reader(tmp_path, make_png):
+    snap = _vstar_snapshot(tmp_path / "vstar", make_png, bad_rows=False)
     result = prepare("vstar", snap, tmp_path / "out")
     (rec,) = read_rows(result.output)
-    assert rec["question"] == "What is the colour of the cup?" and rec["options"] == ["red", "blue"]
-    assert (tmp_path / "out" / rec["image"]).is_file() and rec["data_source"] == "vstar"
-    assert result.problems[0].startswith("row 1: image 'relative_position/gone.jpg' not found")
-    assert result.problems[1].startswith("row 2: needs text, image and label")
+    (sample,) = load_benchmark(snap).samples
+    assert rec["question"] == sample.question == "What is the colour of the cup?"
+    assert rec["options"] == list(sample.options) == ["red", "blue"]
+    assert rec["id"] == sample.id == "7"  # the release's question_id, never prefixed
+    assert rec["answer"] == "B" and rec["category"] == "direct_attributes"
+    assert rec["image"] == "images/direct_attributes/sa_1.jpg" and rec["data_source"] == "vstar"
+    assert (tmp_path / "out" / rec["image"]).read_bytes() == Path(sample.image.path).read_bytes()
+    (ann,), bad = normalize_all([rec])
+    assert bad == [] and ann.answer_text == "blue"
 
 
-def test_hrbench_decodes_base64_images(tmp_path):
+def test_a_bad_benchmark_row_writes_nothing_unless_skipped(tmp_path, make_png):
+    """Decided: strict by default in prepare as in eval; --skip-bad-rows lists what it left."""
+    snap = _vstar_snapshot(tmp_path / "vstar", make_png)
+    with pytest.raises(BenchmarkError) as err:
+        prepare("vstar", snap, tmp_path / "out")
+    message = str(err.value)
+    assert "2 bad row(s)" in message and "--skip-bad-rows" in message
+    assert "row 1: image not found" in message and "row 2: missing field 'text'" in message
+    assert not (tmp_path / "out" / "annotations.jsonl").exists()
+    assert not (tmp_path / "out" / "images").exists()
+    result = prepare("vstar", snap, tmp_path / "out", skip_bad_rows=True)
+    assert result.n_rows == 1 and [p.split(":")[0] for p in result.problems] == ["row 1", "row 2"]
+
+
+def _hrbench_tsv(path, rows):
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["index", "question", "answer", "category", "A", "B", "C", "D", "E", "image"])
+        for row in rows:
+            w.writerow(row)
+    return path
+
+
+def test_hrbench_writes_each_image_once_with_the_release_ids(tmp_path):
     snap = tmp_path / "hr"
     snap.mkdir()
-    with (snap / "hr_bench_4k.tsv").open("w", newline="") as f:
-        w = csv.writer(f, delimiter="\t")
-        w.writerow(["index", "question", "answer", "category", "A", "B", "C", "D", "image"])
-        w.writerow([5, "Which sign?", "C", "single", "w", "x", "y", "z",
-                    base64.b64encode(jpeg_bytes()).decode()])  # fmt: skip
-        w.writerow([6, "Broken?", "A", "single", "w", "x", "y", "z", "bm90IGFuIGltYWdl"])
+    image = base64.b64encode(jpeg_bytes()).decode()
+    _hrbench_tsv(snap / "hr_bench_4k.tsv", [
+        [5, "Which sign?", "C", "single", "w", "x", "y", "z", "", image],
+        [6, "Which sign?", "(B)", "single", "z", "w", "x", "y", "", "5"],  # points at row 5
+        [9, "How many?", "E", "cross", "1", "2", "3", "4", "5", image],  # a fifth option
+    ])  # fmt: skip
     result = prepare("hrbench", snap, tmp_path / "out")
-    (rec,) = read_rows(result.output)
-    assert rec["id"] == "hr_bench_4k-5" and rec["image"] == "images/hr_bench_4k/5.jpg"
-    assert rec["options"] == ["w", "x", "y", "z"] and rec["data_source"] == "hrbench_4k"
-    assert Image.open(tmp_path / "out" / rec["image"]).size == (64, 48)
-    assert result.problems[0].startswith("row 1 of hr_bench_4k.tsv: image column is not")
+    recs = read_rows(result.output)
+    assert [r["id"] for r in recs] == ["5", "6", "9"] and result.problems == []
+    assert recs[0]["image"] == recs[1]["image"] == "images/hr_bench_4k/5.jpg"
+    assert recs[1]["answer"] == "B" and recs[2]["options"] == ["1", "2", "3", "4", "5"]
+    assert recs[2]["answer"] == "E" and recs[0]["data_source"] == "hrbench_4k"
+    assert sorted(p.name for p in (tmp_path / "out" / "images" / "hr_bench_4k").iterdir()) == [
+        "5.jpg", "9.jpg"
+    ]  # fmt: skip
+    assert Image.open(tmp_path / "out" / recs[0]["image"]).size == (64, 48)
+    assert [s.id for s in load_benchmark(snap / "hr_bench_4k.tsv").samples] == ["5", "6", "9"]
+
+
+def test_hrbench_undecodable_image_is_a_bad_row_and_leaves_no_images(tmp_path):
+    snap = tmp_path / "hr"
+    snap.mkdir()
+    image = base64.b64encode(jpeg_bytes()).decode()
+    _hrbench_tsv(snap / "hr_bench_4k.tsv", [
+        [5, "Which sign?", "C", "single", "w", "x", "y", "z", "", image],
+        [6, "Broken?", "A", "single", "w", "x", "y", "z", "", "bm90IGFuIGltYWdlIGF0IGFsbA=="],
+    ])  # fmt: skip
+    with pytest.raises(BenchmarkError, match=r"row 1: image: .*not an image"):
+        prepare("hrbench", snap, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []  # no images, no temporary folder
+    result = prepare("hrbench", snap, tmp_path / "out", skip_bad_rows=True)
+    assert result.n_rows == 1 and result.problems[0].startswith("row 1: image:")
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
+
+
+def test_hrbench_folder_with_4k_and_8k_asks_for_one_file(tmp_path):
+    """Decided: the two files reuse indices, so each is prepared on its own (ids unprefixed)."""
+    snap = tmp_path / "hr"
+    snap.mkdir()
+    image = base64.b64encode(jpeg_bytes()).decode()
+    for name in ("hr_bench_4k.tsv", "hr_bench_8k.tsv"):
+        _hrbench_tsv(snap / name, [[0, "Q?", "A", "single", "w", "x", "", "", "", image]])
+    with pytest.raises(BenchmarkError, match=r"several hrbench files .*hr_bench_4k\.tsv"):
+        prepare("hrbench", snap, tmp_path / "out")
+    result = prepare("hrbench", snap / "hr_bench_8k.tsv", tmp_path / "out8k")
+    assert read_rows(result.output)[0]["data_source"] == "hrbench_8k"
 
 
 def test_mme_realworld(tmp_path, make_png):
@@ -155,24 +224,49 @@ def test_mme_realworld(tmp_path, make_png):
             {"Question_id": "rs/2", "Image": "remote_sensing/1.png", "Text": "Q",
              "Answer choices": "oops", "Ground truth": "A"}]  # fmt: skip
     (snap / "MME_RealWorld.json").write_text(json.dumps(rows))
-    result = prepare("mme-realworld", snap, tmp_path / "out")
+    with pytest.raises(BenchmarkError, match="row 1: Answer choices must be a list"):
+        prepare("mme-realworld", snap, tmp_path / "out")
+    result = prepare("mme-realworld", snap, tmp_path / "out", skip_bad_rows=True)
     (rec,) = read_rows(result.output)
-    assert rec["options"] == ["1", "2", "3"] and rec["answer"] == "C"
-    assert rec["category"] == "Remote sensing" and (tmp_path / "out" / rec["image"]).is_file()
-    assert result.problems[0].startswith("row 1: options must be a list")
+    assert rec["options"] == ["1", "2", "3"] and rec["answer"] == "C" and rec["id"] == "rs/1"
+    # Decided: "Subtask/Category", as cof eval reports it.
+    assert rec["category"] == "Remote sensing/counting"
+    assert (tmp_path / "out" / rec["image"]).is_file()
+
+
+def test_mme_realworld_variant_spellings(tmp_path, make_png):
+    """Decided: the variants' field names are read too ("image", "Answer Choices", ...)."""
+    snap = tmp_path / "mme"
+    make_png(snap / "a.png", (80, 60))
+    rows = [{"question_id": 3, "image": "a.png", "question": "Colour?",
+             "Answer Choices": ["(A) red", "(B) blue"], "answer": "(B)"}]  # fmt: skip
+    (snap / "MME_RealWorld_lite.json").write_text(json.dumps(rows))
+    (rec,) = read_rows(prepare("mme-realworld", snap, tmp_path / "out").output)
+    assert (rec["id"], rec["answer"], rec["options"]) == ("3", "B", ["red", "blue"])
+    assert rec["category"] == "all"
 
 
 def test_missing_files_say_what_was_expected(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SnapshotError, match=r"HR-Bench \.tsv files"):
+    with pytest.raises(BenchmarkError, match=r"no hrbench data file \(looked for \*\.tsv"):
         prepare("hrbench", tmp_path / "empty", tmp_path / "out")
-    with pytest.raises(ValueError, match="unknown dataset"):
+    with pytest.raises(SnapshotError, match="CoF-SFT JSON"):
+        prepare("cof-sft", tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'.*vstar, hrbench"):
         prepare("imagenet", tmp_path / "empty", tmp_path / "out")
 
 
-def test_split_options_drops_wrappers_and_keeps_question_lines():
-    q, opts = split_options("Line one\nLine two\n(A) x\n(B) y\nAnswer with the option's letter.")
-    assert q == "Line one Line two" and opts == ["x", "y"]
+def test_prepare_takes_its_benchmark_choices_from_the_format_registry():
+    from cof_plugins.cli import build_parser
+    from cof_plugins.core.registry import Registry
+    from cof_plugins.eval.benchmarks import BENCHMARK_FORMATS
+
+    assert isinstance(BENCHMARK_FORMATS, Registry)
+    data = build_parser()._subparsers._group_actions[0].choices["data"]
+    prep = data._subparsers._group_actions[0].choices["prepare"]
+    dataset = next(a for a in prep._actions if a.dest == "dataset")
+    assert dataset.choices == ["cof-sft", "cof-rl", *BENCHMARK_FORMATS.names()]
+    assert {"vstar", "hrbench", "mme-realworld", "jsonl"} <= set(dataset.choices)
 
 
 def test_cli_prepare_writes_provenance_and_fails_on_problems(tmp_path, make_png):

@@ -1,5 +1,6 @@
 """Helpers for the eval-harness tests: benchmark files in each released layout (built from
-the synthetic samples), a scripted OpenAI-compatible server on loopback, a fake backend.
+the synthetic samples), readers of chat requests, a fake backend. The scripted
+OpenAI-compatible server is ``cof_plugins.testbed.openai_server``.
 
 Imported by the tests with this folder on sys.path (pytest runs with --import-mode=importlib).
 """
@@ -10,9 +11,7 @@ import base64
 import io
 import json
 import string
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -106,61 +105,7 @@ def write_jsonl(path: Path, samples, extra: list[dict] | None = None) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- scripted server
-
-
-class ScriptedServer:
-    """OpenAI-compatible chat server on 127.0.0.1; ``responder(body) -> text`` scripts it."""
-
-    def __init__(self, responder: Callable[[dict], str]) -> None:
-        self.responder = responder
-        self.bodies: list[dict] = []
-        self.lock = threading.Lock()
-        self.in_flight = self.max_in_flight = 0
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> ScriptedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def _handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.bodies.append(body)
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    text = server.responder(body)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-                reply = {"choices": [{"message": {"role": "assistant", "content": text}}],
-                         "usage": {"completion_tokens": len(text.split())}}  # fmt: skip
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+# ---------------------------------------------------------------- chat requests
 
 
 def request_text(body: dict) -> str:

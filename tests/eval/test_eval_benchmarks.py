@@ -7,15 +7,13 @@ import json
 import numpy as np
 import pytest
 from eval_support import b64_file, hrbench_rows, write_jsonl, write_mme, write_tsv, write_vstar
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
+from cof_plugins.core.options import split_options
 from cof_plugins.eval.benchmarks import (
     BenchmarkError,
     detect_format,
     load_benchmark,
-    parse_embedded_options,
 )
 
 
@@ -35,26 +33,20 @@ def test_vstar_layout(tmp_path, synth_samples, synth_dir):
         assert _same_pixels(sample.image.load(), synth_dir / src.image)
 
 
-def test_vstar_inline_options_and_text_labels():
-    q, opts = parse_embedded_options("Which colour is the cup? (A) red (B) dark blue (C) green")
-    assert q == "Which colour is the cup?" and opts == ("red", "dark blue", "green")
-    with pytest.raises(ValueError, match="labelled"):
-        parse_embedded_options("Q?\n(A) x\n(C) y")
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    st.lists(
-        st.text(alphabet="abcdefgh xyz-0123", min_size=1, max_size=12).filter(str.strip),
-        min_size=2,
-        max_size=5,
-    )
-)
-def test_embedded_options_round_trip(options):
-    options = [o.strip() for o in options]
-    text = "What is it?\n" + "\n".join(f"({'ABCDE'[i]}) {o}" for i, o in enumerate(options))
-    text += "\nAnswer with the option's letter from the given choices directly."
-    assert parse_embedded_options(text) == ("What is it?", tuple(options))
+def test_vstar_uses_the_one_options_parser_and_checks_the_label(tmp_path, synth_samples, synth_dir):
+    """Decided: the label must name an option (the old prepare reader copied it unchecked)."""
+    folder = write_vstar(tmp_path / "v", synth_samples[:2], synth_dir)
+    path = folder / "test_questions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[0]["text"] = "Which cup? (A) red (B) dark  blue"
+    rows[0]["label"] = "dark blue"
+    rows[1]["label"] = "E"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(BenchmarkError, match=r"row 1: answer 'E' is neither an option letter"):
+        load_benchmark(folder)
+    (sample,) = load_benchmark(folder, skip_bad_rows=True).samples
+    assert (sample.question, sample.options) == split_options(rows[0]["text"])
+    assert sample.options == ("red", "dark blue") and sample.answer == "B"
 
 
 def test_bad_rows_are_listed_by_index(tmp_path, synth_samples, synth_dir):
@@ -74,6 +66,7 @@ def test_bad_rows_are_listed_by_index(tmp_path, synth_samples, synth_dir):
     assert "--skip-bad-rows" in message
     kept = load_benchmark(folder, skip_bad_rows=True)
     assert [s.index for s in kept.samples] == [0, 2]
+    assert [p.split(":")[0] for p in kept.skipped] == ["row 1", "row 3", "row 4"]
 
 
 def test_hrbench_tsv_cycles_and_image_references(tmp_path, synth_samples, synth_dir):
@@ -145,3 +138,30 @@ def test_duplicate_ids_and_unknown_format(tmp_path, synth_samples, synth_dir):
         detect_format(odd)
     with pytest.raises(BenchmarkError, match="does not exist"):
         load_benchmark(tmp_path / "nope.jsonl")
+
+
+def test_formats_are_a_registry_used_by_cof_eval(tmp_path, synth_samples, synth_dir):
+    from cof_plugins.cli import build_parser
+    from cof_plugins.core.registry import RegistryError
+    from cof_plugins.eval.benchmarks import BENCHMARK_FORMATS
+
+    assert BENCHMARK_FORMATS.names() == ["vstar", "hrbench", "mme-realworld", "jsonl"]
+    eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
+    fmt = next(a for a in eval_parser._actions if a.dest == "format")
+    assert fmt.choices == ["auto", *BENCHMARK_FORMATS.names()]
+    folder = write_vstar(tmp_path / "v", synth_samples[:1], synth_dir)
+    with pytest.raises(BenchmarkError, match=r"did you mean 'vstar'\?.*valid: vstar, hrbench"):
+        load_benchmark(folder, "vstr")
+    with pytest.raises(RegistryError, match="already registered"):
+        BENCHMARK_FORMATS.register("vstar", lambda path, root: iter(()))
+
+
+def test_a_folder_is_read_by_the_same_rules_as_prepare(tmp_path, synth_samples, synth_dir):
+    """``locate``: the release's file name first, else the one file; several are an error."""
+    mme = write_mme(tmp_path / "MME_RealWorld.json", synth_samples[:2], synth_dir)
+    (tmp_path / "other.json").write_text("[]")
+    bench = load_benchmark(tmp_path, "mme-realworld", image_root=synth_dir)
+    assert bench.path == str(mme) and len(bench.samples) == 2
+    (tmp_path / "MME_RealWorld_CN.json").write_text("[]")
+    with pytest.raises(BenchmarkError, match="several mme-realworld files"):
+        load_benchmark(tmp_path, "mme-realworld", image_root=synth_dir)

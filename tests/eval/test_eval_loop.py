@@ -29,18 +29,20 @@ def _run(samples, backend, cfg, sweep=(None,)):
 def test_always_zooming_stops_at_turn_and_image_limits(tmp_path, synth_samples, synth_dir):
     samples = _bench(tmp_path, synth_samples, synth_dir)
     backend = FakeBackend(lambda r, t: zoom_call([1, 1, 20, 20]) + zoom_call([5, 5, 30, 30]))
-    done = _run(samples, backend, LoopConfig(max_turns=4, max_images=6, batch_size=2))
+    done = _run(samples, backend, LoopConfig(max_turns=5, max_images=3, batch_size=2))
     assert len(done) == 3
     for traj in done:
-        assert traj.stop == "max_turns" and len(traj.turns) == 4
+        assert traj.stop == "max_turns" and len(traj.turns) == 5
         crops = [c for t in traj.turns for c in t["calls"] if c["kind"] == "crop"]
         limited = [c for t in traj.turns for c in t["calls"] if c["kind"] == "limit"]
-        assert len(crops) == 5 and len(limited) == 1  # 1 original + 5 crops = 6 images
-        assert "already holds 6 images" in limited[0]["message"]
+        assert len(crops) == 2 and len(limited) == 2  # 1 original + 2 crops = 3 images
+        assert "already holds 3 images" in limited[0]["message"]
+        # The default profile runs the first call of a turn: the second never runs.
+        assert [t.get("calls_not_run") for t in traj.turns[:4]] == [1, 1, 1, 1]
     assert max(len(call) for call in backend.calls) == 2  # the pool never exceeds batch_size
     records = score(done)
     assert all(r["pred"] is None and r["correct"] is False for r in records)
-    assert all(r["images"] == 6 and r["zoom_calls"] == 5 for r in records)
+    assert all(r["images"] == 3 and r["zoom_calls"] == 2 for r in records)
 
 
 def test_backend_sees_frames_and_crops_of_the_first_image(tmp_path, synth_samples, synth_dir):
@@ -69,14 +71,19 @@ def test_backend_sees_frames_and_crops_of_the_first_image(tmp_path, synth_sample
         assert traj.stop == "answer" and len(traj.turns) == 3
 
 
-def test_paper_crop_reads_the_frame(tmp_path, synth_samples, synth_dir):
+def test_paper_profile_crops_the_frame(tmp_path, synth_samples, synth_dir):
     big = [s for s in synth_samples if s.width == 1024][:1]
     samples = _bench(tmp_path, big, synth_dir, n=1)
     backend = FakeBackend(lambda r, t: zoom_call([0, 0, 40, 40]) if t == 0 else answer("A"))
-    cfg = LoopConfig(max_pixels=448 * 448, paper_crop=True)
+    cfg = LoopConfig(max_pixels=448 * 448, profile="paper")
     (traj,) = _run(samples, backend, cfg)
     assert traj.turns[0]["calls"][0]["source"] == "frame"
     assert max(traj.frame) < 1024
+
+
+def test_unknown_profile_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"default.*paper"):
+        LoopConfig(profile="papr")
 
 
 def test_sweep_resizes_long_side_before_the_frame(tmp_path, synth_samples, synth_dir):
@@ -149,3 +156,32 @@ def test_config_errors_name_the_setting():
     with pytest.raises(ValueError, match="min_pixels"):
         LoopConfig(min_pixels=10, max_pixels=5)
     json.dumps(LoopConfig().to_dict())
+
+
+class _RecordingJudge:
+    """Stands in for the judge client: records each (question, answer, reference)."""
+
+    def __init__(self):
+        self.queries = []
+
+    def judge_many_sync(self, items):
+        from cof_plugins.judge import JudgeVerdict
+
+        self.queries.extend(items)
+        return [JudgeVerdict(True, "judge") for _ in items]
+
+
+def test_paper_scores_the_first_answer_against_the_letter(tmp_path, synth_samples, synth_dir):
+    """The release's scorer: the first <answer> of the final turn; the judge sees "B"."""
+    samples = _bench(tmp_path, [s for s in synth_samples if s.options], synth_dir, n=1)
+    two = "<think>x</think> <answer>a hedge</answer> then <answer>(Z) neither</answer>"
+    for profile, pred, reference in (
+        ("default", "(Z) neither", samples[0].answer_text),
+        ("paper", "a hedge", samples[0].answer),
+    ):
+        done = _run(samples, FakeBackend(lambda r, t: two), LoopConfig(profile=profile))
+        judge = _RecordingJudge()
+        (record,) = score(done, judge, profile)
+        assert record["pred"] == pred and record["decided_by"] == "judge"
+        ((_, answer_seen, reference_seen),) = judge.queries
+        assert (answer_seen, reference_seen) == (pred, reference)

@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 from eval_support import (
-    ScriptedServer,
     answer,
     request_images,
     request_text,
@@ -20,12 +19,14 @@ from eval_support import (
     write_vstar,
     zoom_call,
 )
+from PIL import Image
 
-from cof_plugins.core.frame import frame_size
+from cof_plugins.core.frame import frame_size, smart_resize
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.core.zoom import ZoomConfig, plan_zoom
 from cof_plugins.eval.loop import LoopConfig
 from cof_plugins.eval.runner import EvalSpec, run_eval
+from cof_plugins.testbed.openai_server import FakeOpenAIServer
 
 MALFORMED = (
     '<think>look again</think> <tool_call>{"name": "image_zoom_in_tool", '
@@ -59,16 +60,16 @@ def scripted(samples):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, synth_samples, synth_dir):
-    """Two runs over the same V* folder: default settings and --paper-invalid-box."""
+    """Two runs over the same V* folder: the default profile and --profile paper."""
     samples = [s for s in synth_samples if s.width <= 1024][:N]
     root = tmp_path_factory.mktemp("oa")
     data = write_vstar(root / "vstar", samples, synth_dir)
     out = {}
-    for name, paper in (("default", False), ("paper", True)):
-        with ScriptedServer(scripted(samples)) as server:
+    for name in ("default", "paper"):
+        with FakeOpenAIServer(scripted(samples)) as server:
             spec = EvalSpec(
                 benchmark=str(data), model="scripted", backend="openai",
-                loop=LoopConfig(batch_size=N, paper_invalid_box=paper), judge=False,
+                loop=LoopConfig(batch_size=N, profile=name), judge=False,
                 backend_options={"url": server.url, "concurrency": N},
             )  # fmt: skip
             summary = run_eval(spec, root / name, progress=False)
@@ -132,16 +133,23 @@ def test_invalid_calls_get_model_facing_messages(runs):
         assert third["temperature"] == 0.0 and third["max_tokens"] == 512
 
 
-def test_paper_invalid_box_returns_the_whole_frame(runs):
+def test_paper_failed_calls_return_the_whole_frame_scaled_2x(runs):
+    """The release's evaluation: an unreadable call or a bad box crops nothing and sends the
+    whole frame, upscaled 2x (within the crop budget), as the "crop"; no error message."""
     samples, out = runs
     _, records, server, _ = out["paper"]
     for sample, record in zip(samples, records, strict=True):
-        assert record["images"] == 3 and record["invalid_calls"] == 2
-        assert record["trajectory"][2]["calls"][0]["source"] == "whole_frame"
+        assert record["images"] == 4 and record["invalid_calls"] == 2
+        sources = [record["trajectory"][k]["calls"][0]["source"] for k in (1, 2)]
+        assert sources == ["whole_frame", "whole_frame"]
         (fourth,) = _bodies(server, sample, 3)
         images = request_images(fourth)
-        assert len(images) == 3
-        assert np.array_equal(np.asarray(images[0]), np.asarray(images[2]))
+        assert len(images) == 4
+        frame = images[0]
+        h, w = smart_resize(2 * frame.height, 2 * frame.width, 28, 112 * 112, 3840 * 3840)
+        expected = frame.resize((w, h), Image.Resampling.LANCZOS)
+        assert images[2].size == images[3].size == (w, h)
+        assert np.array_equal(np.asarray(images[3]), np.asarray(expected))
         assert "lies outside" not in fourth["messages"][-1]["content"]
 
 
@@ -158,7 +166,7 @@ def test_report_side_by_side(runs, tmp_path):
     text = md.read_text()
     assert "| accuracy (%) | 100.00 | 100.00 |" in text
     assert "| invalid calls / sample | 2.00 | 2.00 |" in text
-    assert "paper_invalid_box" in text and "direct_attributes" in text
+    assert "profile paper" in text and "direct_attributes" in text
     pngs = sorted((tmp_path / "rep" / "trajectories").glob("*.png"))
     assert len(pngs) == 4
     html = page.read_text()

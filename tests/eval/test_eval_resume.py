@@ -144,6 +144,20 @@ run_eval(_spec({data!r}, {root!r}), {run_dir!r}, backend=FakeBackend(slow), prog
 """
 
 
+def test_an_edited_protocol_file_is_refused_on_resume(tmp_path, data, synth_dir):
+    """The run records the protocol's text digest, not just its path (core.protocol)."""
+    proto = tmp_path / "team.yaml"
+    proto.write_text("inherit: unified\nuser_suffix: Look, then answer.\n")
+    spec = _spec(data, synth_dir, protocol=str(proto))
+    run_dir = tmp_path / "run"
+    backend = FakeBackend(deterministic_reply)
+    run_eval(spec, run_dir, backend=backend, progress=False)
+    assert backend.calls[0][0].messages[1]["content"].endswith("Look, then answer.")
+    proto.write_text("inherit: unified\nuser_suffix: Look twice, then answer.\n")
+    with pytest.raises(RunDirError, match=r"protocol_sha256: '[0-9a-f]{64}' -> '[0-9a-f]{64}'"):
+        run_eval(spec, run_dir, backend=FakeBackend(deterministic_reply), progress=False)
+
+
 def test_killed_process_loses_nothing(tmp_path, data, synth_dir, reference):
     run_dir = tmp_path / "killed"
     script = tmp_path / "run.py"

@@ -10,11 +10,12 @@ import types
 from types import SimpleNamespace
 
 import pytest
-from eval_support import ScriptedServer, answer, write_jsonl
+from eval_support import answer, write_jsonl
 from PIL import Image
 
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.eval.backends import BackendUnavailable, Request, make_backend
+from cof_plugins.testbed.openai_server import FakeOpenAIServer
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
@@ -83,17 +84,17 @@ def test_cli_eval_through_the_openai_backend(tmp_path, synth_samples, synth_dir,
         text = json.dumps(body["messages"][1]["content"])
         return answer(next(a for q, a in letters.items() if q in text))
 
-    with ScriptedServer(respond) as server:
+    with FakeOpenAIServer(respond) as server:
         args = _parser().parse_args([
             "eval", "--data", str(data), "--image-root", str(synth_dir), "--model", "m",
             "--backend", "openai", "--url", server.url, "--run-dir", str(tmp_path / "run"),
-            "--sweep", "224,448", "--no-judge", "--no-progress", "--paper-invalid-box",
+            "--sweep", "224,448", "--no-judge", "--no-progress", "--profile", "paper",
         ])  # fmt: skip
         assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "overall" in out and "100.00" in out and "@224" in out
     info = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert info["settings"]["loop"]["paper_invalid_box"] is True
+    assert info["settings"]["loop"]["profile"] == "paper"
     assert info["settings"]["sweep"] == [224, 448]
     report = _parser().parse_args(["report", str(tmp_path / "run"), "-o", str(tmp_path / "rep")])
     assert report.func(report) == 0 and (tmp_path / "rep" / "report.html").is_file()

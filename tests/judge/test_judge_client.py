@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -22,13 +20,11 @@ from cof_plugins.judge import (
     parse_judgement,
 )
 from cof_plugins.judge.prompt import FEW_SHOT
-
-# judge_server.py sits beside this file; pytest runs with --import-mode=importlib.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from judge_server import (
-    JudgeServer,
-    case_fields,
+from cof_plugins.testbed.openai_server import (
+    FakeOpenAIServer,
+    judge_case,
     slow,
+    truthful_judge,
     verdict,
 )
 
@@ -37,7 +33,7 @@ MODEL = "judge-model"
 
 @pytest.fixture
 def server():
-    with JudgeServer(models=(MODEL, "other-model")) as srv:
+    with FakeOpenAIServer(truthful_judge, models=(MODEL, "other-model")) as srv:
         yield srv
 
 
@@ -75,7 +71,7 @@ def test_messages_hold_the_case_and_few_shot_turns():
     assert len(messages) == 2 + 2 * len(FEW_SHOT)
     for shot, reply in zip(FEW_SHOT, messages[2:-1:2], strict=True):
         assert reply == {"role": "assistant", "content": f"Judgement: {shot[3]}"}
-    fields = case_fields({"messages": messages})
+    fields = judge_case({"messages": messages})
     assert fields == {
         "Question": "What is on the table?",
         "Reference answer": "cup",
@@ -103,6 +99,8 @@ def test_config_from_env_with_overrides():
         ({"COF_JUDGE_TIMEOUT": "soon"}, "COF_JUDGE_TIMEOUT"),
         ({"COF_JUDGE_FALLBACK": "maybe"}, "rules, zero, raise, skip"),
         ({"COF_JUDGE_CONCURRENCY": "0"}, "concurrency"),
+        ({"COF_JUDGE_TIMEOUT": "inf"}, "judge timeout_s must be a finite number"),
+        ({"COF_JUDGE_RETRIES": "-1"}, "max_retries must be >= 0"),
     ],
 )
 def test_config_errors_name_the_setting(env, needle):
@@ -144,7 +142,7 @@ def test_stats_names_are_stable(server):
 
 
 def test_judge_many_honours_the_concurrency_limit(server):
-    server.default = lambda body: slow(0.15)
+    server.responder = lambda body: slow(0.15, verdict(1))
     client = make_client(server.url, concurrency=2)
     items = [(f"q{i}", "a", "a") for i in range(6)]
     verdicts = client.judge_many_sync(items)
@@ -229,7 +227,7 @@ def test_health_check_healthy(server):
 
 
 def test_health_check_flags_a_judge_that_always_says_yes(server):
-    server.default = lambda body: verdict(1)
+    server.responder = lambda body: verdict(1)
     report = asyncio.run(make_client(server.url).check())
     assert not report.healthy
     assert "WRONG" in report.render()

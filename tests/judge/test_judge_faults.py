@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from cof_plugins.judge import JudgeClient, JudgeConfig, JudgeUnavailableError, parse_retry_after
-
-# judge_server.py sits beside this file; pytest runs with --import-mode=importlib.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from judge_server import (
-    JudgeServer,
+from cof_plugins.judge import JudgeClient, JudgeConfig, JudgeUnavailableError
+from cof_plugins.testbed.openai_server import (
+    FakeOpenAIServer,
     Reply,
-    case_fields,
     empty_choices,
     error,
+    judge_case,
     refused_url,
     slow,
-    truthful,
+    truthful_judge,
+    verdict,
 )
 
 MODEL = "judge-model"
@@ -30,11 +26,21 @@ MODEL = "judge-model"
 
 @pytest.fixture
 def server():
-    with JudgeServer(models=(MODEL,)) as srv:
+    with FakeOpenAIServer(truthful_judge, models=(MODEL,)) as srv:
         yield srv
 
 
-def make_client(url: str, **overrides) -> JudgeClient:
+class Sleeps:
+    """An injected ``sleep``: records each wait and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def make_client(url: str, sleeps: Sleeps | None = None, now: float = 0.0, **overrides):
     fast = dict(
         timeout_s=1.0,
         connect_timeout_s=0.5,
@@ -44,7 +50,10 @@ def make_client(url: str, **overrides) -> JudgeClient:
         breaker_threshold=100,
         breaker_cooldown_s=0.5,
     )
-    return JudgeClient(JudgeConfig(url=url, model=MODEL, **{**fast, **overrides}))
+    config = JudgeConfig(url=url, model=MODEL, **{**fast, **overrides})
+    if sleeps is None:
+        return JudgeClient(config)
+    return JudgeClient(config, sleep=sleeps, clock=lambda: now)
 
 
 def test_server_down_falls_back_to_rules_not_zero():
@@ -59,7 +68,7 @@ def test_server_down_falls_back_to_rules_not_zero():
 
 
 def test_slow_server_times_out_then_falls_back(server):
-    server.default = lambda body: slow(2.0)
+    server.responder = lambda body: slow(2.0, verdict(1))
     client = make_client(server.url, timeout_s=0.2, max_retries=1)
     start = time.monotonic()
     v = client.judge_sync("q", "a", "a")
@@ -78,28 +87,30 @@ def test_500s_then_success(server):
     assert client.stats()["judge/retries"] == 2 and client.stats()["judge/failures"] == 0
 
 
-def test_429_retry_after_seconds_is_honoured(server):
-    server.script = [error(429, retry_after="0.2")]
-    v = make_client(server.url).judge_sync("q", "a", "a")
-    assert (v.correct, v.attempts) == (True, 2)
-    first, second = server.chat_requests
-    assert second.at - first.at >= 0.2
+def test_retry_after_seconds_and_date_are_honoured_and_capped(server):
+    """The waits the client asks for, on an injected sleep: the server's Retry-After in both
+    forms (an HTTP-date read against the injected clock), capped; back-off only without it."""
+    now = 1_700_000_000.0
+    server.script = [
+        error(429, retry_after="7"),
+        error(503, retry_after=email.utils.formatdate(now + 12, usegmt=True)),
+        error(429, retry_after="600"),
+    ]
+    sleeps = Sleeps()
+    client = make_client(server.url, sleeps, now, max_retries=3, retry_after_max_s=20.0)
+    v = client.judge_sync("q", "a", "a")
+    assert (v.correct, v.source, v.attempts) == (True, "judge", 4)
+    assert sleeps.waits == [7.0, 12.0, 20.0]
+    assert len(server.chat_requests) == 4
 
 
-def test_retry_after_is_capped(server):
-    server.script = [error(429, retry_after="60")]
-    start = time.monotonic()
-    v = make_client(server.url, retry_after_max_s=0.1).judge_sync("q", "a", "a")
-    assert v.correct is True and time.monotonic() - start < 1.0
-
-
-def test_parse_retry_after_forms():
-    now = time.time()
-    date = email.utils.formatdate(now + 5, usegmt=True)
-    assert parse_retry_after("0.2") == 0.2
-    assert 3.5 <= parse_retry_after(date, now=now) <= 5.0
-    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+def test_backoff_without_retry_after_doubles_with_jitter(server):
+    server.script = [error(500), error(502), error(503)]
+    sleeps = Sleeps()
+    client = make_client(server.url, sleeps, max_retries=3, backoff_base_s=1.0, backoff_max_s=3.0)
+    assert client.judge_sync("q", "a", "a").source == "judge"
+    (w1, w2, w3) = sleeps.waits
+    assert 0.5 <= w1 <= 1.0 and 1.0 <= w2 <= 2.0 and 1.5 <= w3 <= 3.0  # jitter 0.5
 
 
 @pytest.mark.parametrize(
@@ -121,7 +132,7 @@ def test_unusable_reply_is_retried_not_scored_wrong(server, bad):
 
 
 def test_always_garbage_falls_back(server):
-    server.default = lambda body: Reply(text="no idea")
+    server.responder = lambda body: Reply(text="no idea")
     v = make_client(server.url).judge_sync("q", "a", "a")
     assert (v.correct, v.source, v.attempts) == (None, "fallback", 3)
     assert "no 'Judgement: 0/1'" in v.error
@@ -159,13 +170,13 @@ def test_fallbacks_are_never_cached(server, tmp_path):
 
 def fail_on_broken(body):
     """Judge truthfully, except that any candidate answer 'BROKEN' always gets a 500."""
-    if case_fields(body)["Candidate answer"] == "BROKEN":
+    if judge_case(body)["Candidate answer"] == "BROKEN":
         return error(500)
-    return truthful(body)
+    return truthful_judge(body)
 
 
 def test_group_with_one_failure_falls_back_as_a_whole(server):
-    server.default = fail_on_broken
+    server.responder = fail_on_broken
     client = make_client(server.url, fallback="zero")
     group = [("q", "red", "red"), ("q", "BROKEN", "red"), ("q", "blue", "red")]
     verdicts = client.judge_group_sync(group)
@@ -185,7 +196,7 @@ def test_healthy_group_is_judged(server):
 
 
 def test_group_raise_policy_propagates(server):
-    server.default = fail_on_broken
+    server.responder = fail_on_broken
     client = make_client(server.url, fallback="raise", max_retries=0)
     with pytest.raises(JudgeUnavailableError):
         client.judge_group_sync([("q", "red", "red"), ("q", "BROKEN", "red")])
@@ -211,7 +222,7 @@ def test_circuit_breaker_opens_skips_and_recovers(server):
 
 
 def test_half_open_failure_reopens_at_once(server):
-    server.default = lambda body: error(500)
+    server.responder = lambda body: error(500)
     client = make_client(server.url, breaker_threshold=2, breaker_cooldown_s=0.2, max_retries=3)
     client.judge_sync("q", "a", "a")
     assert client.breaker.is_open

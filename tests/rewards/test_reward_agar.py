@@ -17,7 +17,7 @@ from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 import cof_plugins.verl.agar_sampler as sampler_mod
 from cof_plugins.core.agar import AgarTiers
-from cof_plugins.rewards import ShapingConfig
+from cof_plugins.rewards import REWARD_MODES, ShapingConfig
 from cof_plugins.verl.agar_sampler import CofReplayBuffer, last_token_scores, shape_proto
 
 # (uid, correct, used_tool, format_ok)
@@ -130,8 +130,26 @@ def test_judge_fallback_resettles_the_whole_group_with_rules():
     assert metrics["cof/judge/fallbacks_total"] == 1.0 and metrics["cof/judge/calls_total"] == 4.0
 
 
+def test_reward_modes_are_one_registry(monkeypatch):
+    """Shaping looks the mode up by name: a registered shaper is what a group gets, a taken
+    name is refused, and a typo lists the valid modes."""
+    import cof_plugins.rewards.shaping as shaping
+    from cof_plugins.core.registry import Registry, RegistryError
+
+    assert REWARD_MODES.names() == ["agar", "tool_bonus", "grpo"]
+    with pytest.raises(RegistryError, match="'grpo' is already registered"):
+        REWARD_MODES.register("grpo", lambda records, config: [0.0] * len(records))
+    table = Registry("reward mode")
+    table.register("rank", lambda records, config: [float(i) for i in range(len(records))])
+    monkeypatch.setattr(shaping, "REWARD_MODES", table)
+    spec = [("u", *DC), ("u", *ZC), ("v", *ZW)]
+    assert shaped(rows(spec), mode="rank") == [0.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="valid: rank"):
+        ShapingConfig(mode="agar")
+
+
 def test_config_errors_name_the_key():
-    with pytest.raises(ValueError, match="reward mode 'agr'"):
+    with pytest.raises(ValueError, match="reward mode 'agr' \\(did you mean 'agar'\\?\\)"):
         ShapingConfig.from_dict({"mode": "agr"})
     with pytest.raises(ValueError, match="valid: mode, tiers"):
         ShapingConfig.from_dict({"tier": {}})

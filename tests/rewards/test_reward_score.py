@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 
+from cof_plugins.core.profiles import get_profile
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.judge import JudgeClient, JudgeConfig, JudgeConfigError
-from cof_plugins.rewards import RewardSettings, score_rollout, score_with_rules
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
-from judge_server import JudgeServer, refused_url
+from cof_plugins.rewards import RewardSettings, question_from, score_rollout, score_with_rules
+from cof_plugins.testbed.openai_server import (
+    FakeOpenAIServer,
+    refused_url,
+    truthful_judge,
+    verdict,
+)
 
 SUFFIX = load_protocol().user_suffix
 MC = {"options": ["red", "blue", "green"], "question": "What colour is the sign?"}
@@ -70,7 +72,7 @@ def test_undecided_without_judge_counts_wrong():
 
 @pytest.fixture
 def server():
-    with JudgeServer() as srv:
+    with FakeOpenAIServer(truthful_judge, models=("judge-model",)) as srv:
         yield srv
 
 
@@ -167,3 +169,45 @@ def test_verl_reward_loop_runs_compute_score(tiny_model):
     assert result["reward_score"] == pytest.approx(1.0)
     assert info["acc"] == 1.0 and info["used_tool"] == 1.0 and info["format_ok"] == 1.0
     assert info["num_tool_calls"] == 1.0 and info["split_consistent"] == 1.0
+
+
+# ---------------------------------------------------------------- the paper profile
+
+
+MATH = {"question": "What is 6 * 7?", **DIRECT}
+PAPER = RewardSettings(profile="paper")
+
+
+def test_paper_routes_the_releases_math_sources_to_math_verify_then_the_judge(server):
+    """A math answer math-verify rejects is still put to the judge, sampled at 0.3."""
+    judge = client(server.url)
+    server.responder = lambda body: verdict(1)  # the generative verifier accepts it
+    rejected = answer("41")  # math-verify decides: not 42
+    result = asyncio.run(
+        score_rollout("thinklite_eureka", rejected, "42", MATH, PAPER, judge=judge)
+    )
+    assert result.rule_decided and not result.rule_acc
+    assert result.judge_used and result.acc
+    (request,) = server.chat_requests
+    assert request.body["temperature"] == 0.3
+    # The same rollout under the default profile: the rules' "no" stands, no judge.
+    default = asyncio.run(score_rollout("thinklite_eureka", rejected, "42", MATH, judge=judge))
+    assert default.rule_decided and not default.judge_used and not default.acc
+    undecided = asyncio.run(score_rollout("v", answer("a cup on a saucer"), "cup",
+                                          {**OPEN, **DIRECT}, judge=judge))  # fmt: skip
+    assert undecided.judge_used and server.chat_requests[-1].body["temperature"] == 0.0
+
+
+def test_paper_math_source_wins_over_the_rows_kind_and_math_verify_decides_first(server):
+    judge = client(server.url)
+    row = {**MATH, "answer_kind": "open"}
+    right = asyncio.run(score_rollout("geo_math", answer("$42$"), "42", row, PAPER, judge=judge))
+    assert right.acc and right.rule_decided and not right.judge_used
+    assert server.chat_requests == []
+    sources = get_profile("paper").rl_math_sources
+    for source in ("thinklite_eureka", "EurekaMath", "my_math_set"):
+        assert question_from(source, "42", row, sources).kind == "math"
+        assert question_from(source, "42", row).kind == "open"  # default: the row's own kind
+    assert question_from("vstar", "42", row, sources).kind == "open"
+    with pytest.raises(ValueError, match="profile"):
+        RewardSettings(profile="papr")

@@ -70,11 +70,12 @@ def test_plain_answer_has_no_calls_and_loses_only_the_end_token(parser):
     assert calls == [] and content == "<think>easy</think> <answer>A</answer>"
 
 
-def test_readable_call_runs_before_an_unreadable_one(parser):
+def test_calls_keep_the_order_of_the_text(parser):
+    """The evaluation loop runs the first attempt in text order; verl must see the same order."""
     text = f"<tool_call>\n{{bad\n</tool_call> <tool_call>\n{CALL}\n</tool_call>"
     _, calls = _extract(parser, text)
-    assert PARSE_ERROR_KEY not in json.loads(calls[0].arguments)
-    assert PARSE_ERROR_KEY in json.loads(calls[1].arguments)
+    assert PARSE_ERROR_KEY in json.loads(calls[0].arguments)
+    assert PARSE_ERROR_KEY not in json.loads(calls[1].arguments)
 
 
 def test_a_model_cannot_forge_a_parse_error(parser):

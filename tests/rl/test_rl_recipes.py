@@ -119,6 +119,22 @@ def test_misspelt_key_in_a_recipe_file_is_rejected_by_name(tmp_path):
     assert "did you mean 'actor_rollout_ref.rollout.multi_turn'" in problem
 
 
+def test_recipe_keys_are_checked_as_written_without_resolving(tmp_path):
+    """Keys under mandatory (``???``) schema values, values no resolver knows yet, children
+    of scalars and free-form blocks: each judged on the file's text, nothing resolved."""
+    recipe = tmp_path / "mixed.yaml"
+    recipe.write_text(
+        "defaults:\n  - ppo_trainer\n  - _self_\n"
+        "actor_rollout_ref:\n  rollout:\n    name: vllm\n"  # ??? in verl's schema
+        "    temperature: ${not_a_resolver:x}\n"
+        "    engine_kwargs:\n      vllm:\n        anything_goes: 1\n"
+        "trainer:\n  total_epochs:\n    per_stage: 3\n"  # a scalar given children
+        "  project_name: ${oc.env:NOT_SET_ANYWHERE}\n"
+    )
+    (problem,) = unknown_recipe_keys(recipe)
+    assert "'trainer.total_epochs.per_stage'" in problem
+
+
 def test_misspelt_override_is_rejected_by_name():
     with pytest.raises(RecipeError, match=r"did you mean 'data.train_batch_size'"):
         compose_recipe("tiny_cpu", ["data.train_bach_size=4"])
@@ -139,3 +155,38 @@ def test_validate_command_prints_settings_and_fails_on_errors(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert "actor_rollout_ref.rollout.multi_turn.format" in out and "cof" in out
     assert "validate_config" in err
+
+
+def test_paper_recipe_runs_the_paper_profile_everywhere():
+    """Tool, call policy, image cap and reward all say paper; crops stay in user turns."""
+    from verl.tools.tool_registry import initialize_tools_from_config
+
+    from cof_plugins.core.profiles import get_profile
+    from cof_plugins.verl.recipe import resolve
+
+    c = resolve(compose_recipe("paper_qwen2_5_vl_7b_grpo"))
+    rollout = c.actor_rollout_ref.rollout
+    (tool,) = initialize_tools_from_config(rollout.multi_turn.tool_config_path)
+    assert tool.settings.profile == "paper" and tool.zoom_config.resample == "lanczos"
+    assert rollout.multi_turn.max_parallel_calls >= 16 and tool.settings.max_images == 6
+    assert rollout.limit_images >= tool.settings.max_images
+    assert c.reward.custom_reward_function.reward_kwargs.profile == "paper"
+    kwargs = dict(c.data.get("apply_chat_template_kwargs") or {})
+    assert kwargs == get_profile("paper").chat_template_kwargs() == {}
+    for name in ("tiny_cpu", "qwen3_vl_8b_grpo"):  # recipes that keep the default profile
+        derived = resolve(compose_recipe(name))
+        assert derived.actor_rollout_ref.rollout.multi_turn.max_parallel_calls == 1
+        assert derived.reward.custom_reward_function.reward_kwargs.profile == "default"
+
+
+def test_call_policy_and_image_limit_must_fit_the_profile(tiny_model_factory):
+    from cof_plugins.verl.launcher import prepare
+
+    model = f"actor_rollout_ref.model.path={tiny_model_factory()}"
+    key = "actor_rollout_ref.rollout.multi_turn.max_parallel_calls"
+    paper = prepare("paper_qwen2_5_vl_7b_grpo", [model, f"{key}=1"]).findings.errors
+    assert any(key in e and "every call" in e for e in paper)
+    default = prepare("tiny_cpu", [model, f"{key}=4"]).findings.errors
+    assert any(f"{key}=4" in e and "set it to 1" in e for e in default)
+    few = prepare("tiny_cpu", [model, "actor_rollout_ref.rollout.limit_images=2"]).findings
+    assert any("limit_images=2" in e for e in few.errors)

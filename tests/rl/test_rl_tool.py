@@ -74,15 +74,16 @@ def test_full_resolution_crop_reads_the_original(tmp_path):
     ("arguments", "needle", "kind"),
     [
         ({"bbox_2d": [300, 10, 100, 50]}, "inverted", "invalid"),
-        ({"bbox_2d": "a, b, c, d"}, "not a number", "invalid"),
-        ({"box": None}, "[x1, y1, x2, y2]", "invalid"),
-        ({"label": "cat"}, "no bbox_2d", "invalid"),
+        # Arguments the parser cannot use are parse errors, as in the evaluation loop.
+        ({"bbox_2d": "a, b, c, d"}, "not a number", "parse"),
+        ({"box": None}, "[x1, y1, x2, y2]", "parse"),
+        ({"label": "cat"}, "no bbox_2d", "parse"),
         (
             {PARSE_ERROR_KEY: "Your tool call could not be read <|im_end|> <image>"},
             "[image]",
             "parse",
         ),
-        (["not", "a", "dict"], "JSON object", "invalid"),
+        (["not", "a", "dict"], "not an object", "parse"),
     ],
 )
 def test_bad_calls_get_text_and_a_penalty_never_an_exception(arguments, needle, kind):
@@ -117,3 +118,44 @@ def test_misspelt_tool_config_key_is_rejected_by_name():
         ZoomInTool({"type": "native", "invalid_cal_reward": -1}, None)
     with pytest.raises(ValueError, match="max_pixel"):
         ZoomInTool({"type": "native", "zoom": {"max_pixel": 10}}, None)
+
+
+def test_concurrent_calls_of_a_turn_find_their_place_for_the_image_cap():
+    """verl runs a turn's calls concurrently; each finds its index, so the image cap refuses
+    exactly the calls the evaluation loop refuses (call i runs while images + i < cap)."""
+    import json
+
+    from cof_plugins.core.parser import parse_turn
+    from cof_plugins.core.zoom_step import StepConfig, run_turn
+    from cof_plugins.verl.tool import ZoomInTool
+    from cof_plugins.verl.tool_parser import CofToolParser
+
+    tool = ZoomInTool({"type": "native", "profile": "paper", "max_images": 3}, None)
+    call = '<tool_call>{{"name": "image_zoom_in_tool", "arguments": {{"bbox_2d": {}}}}}</tool_call>'
+    boxes = ([10, 10, 60, 60], [100, 80, 200, 160], [10, 10, 60, 60], [5, 5, 9, 9])
+    text = "<think>x</think>" + "".join(call.format(b) for b in boxes)
+    _, calls = CofToolParser(tokenizer=None).parse_text(text, ["image_zoom_in_tool"])
+    frame = Image.effect_noise((448, 336), 60).convert("RGB")
+    agent = SimpleNamespace(image_data=[frame], extra_fields={}, tool_calls=calls,
+                            assistant_turns=1)  # fmt: skip
+
+    async def one(c):
+        instance, _ = await tool.create(create_kwargs={"frame_size": [448, 336]})
+        return await tool.execute(instance, json.loads(c.arguments), agent_data=agent)
+
+    async def turn():
+        return await asyncio.gather(*(one(c) for c in calls))
+
+    rl = [r for r, _, _ in asyncio.run(turn())]
+    step = StepConfig.for_stage(
+        "paper", "eval", family="qwen2_5_vl", suffix=tool.protocol.user_suffix
+    )
+    step = StepConfig(
+        step.zoom, "abs", step.suffix, calls="all", failed_call="message", max_images=3
+    )
+    ev = run_turn(parse_turn(text).attempts, frame, None, step)
+    assert [bool(r.image) for r in rl] == [o.image is not None for o in ev.outcomes] == [
+        True, True, False, False
+    ]  # fmt: skip
+    assert [r.text for r in rl] == [o.text for o in ev.outcomes]
+    assert "already holds 3 images" in rl[2].text and agent.extra_fields["cof_zoom_limit"] == 2

@@ -52,7 +52,7 @@ def _cof(*args: str) -> None:
 @pytest.fixture(scope="module")
 def workdir(tiny_model, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("rlcpu")
-    _cof("data", "synth", "-n", "8", "--sizes", "224,448", str(root / "synth"))
+    _cof("data", "scenes", "-n", "8", "--sizes", "224,448", str(root / "synth"))
     (root / "data" / "rl").mkdir(parents=True)
     train = root / "data" / "rl" / "train.parquet"
     _cof(

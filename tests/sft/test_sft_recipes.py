@@ -77,8 +77,11 @@ def test_paper_recipe_has_the_paper_settings(tiny_model, tmp_path):
     (model, data, training, ft, _), notes = validate_recipe(
         RECIPES / "paper_qwen2_5_vl_7b_lora.yaml", overrides
     )
-    assert (ft.finetuning_type, ft.lora_rank, ft.lora_target) == ("lora", 32, ["all"])
-    assert ft.freeze_vision_tower and ft.additional_target == ["merger"]
+    lm = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert (ft.finetuning_type, ft.lora_rank) == ("lora", 32)
+    assert ft.lora_target == [*lm, "merger.mlp.0", "merger.mlp.2"]  # test_sft_projector.py
+    assert ft.freeze_vision_tower and not ft.freeze_multi_modal_projector
+    assert ft.additional_target is None  # the projector is trained through LoRA, not fully
     assert training.learning_rate == 1e-5 and training.num_train_epochs == 3
     assert training.lr_scheduler_type == "cosine" and training.warmup_ratio == 0.1
     assert (training.per_device_train_batch_size, training.gradient_accumulation_steps) == (2, 2)

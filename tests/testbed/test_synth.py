@@ -61,7 +61,8 @@ def test_cli_writes_dataset(tmp_path):
     from cof_plugins.cli import main
 
     assert (
-        main(["data", "synth", str(tmp_path), "-n", "5", "--sizes", "224,2100", "--seed", "3"]) == 0
+        main(["data", "scenes", str(tmp_path), "-n", "5", "--sizes", "224,2100", "--seed", "3"])
+        == 0
     )
     rows = read_dataset(tmp_path / "annotations.jsonl")
     assert len(rows) == 5
@@ -89,7 +90,7 @@ def test_vstar_layout_loads_in_eval(tmp_path):
     from cof_plugins.cli import main
     from cof_plugins.eval.benchmarks import load_benchmark
 
-    assert main(["data", "synth", str(tmp_path), "-n", "4", "--sizes", "224", "--vstar"]) == 0
+    assert main(["data", "scenes", str(tmp_path), "-n", "4", "--sizes", "224", "--vstar"]) == 0
     bench = load_benchmark(tmp_path / "test_questions.jsonl", "vstar")
     rows = read_dataset(tmp_path / "annotations.jsonl")
     samples = list(bench.samples) if hasattr(bench, "samples") else list(bench)

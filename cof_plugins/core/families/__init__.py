@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cof_plugins.core.families.spec import (
     MAX_ASPECT_RATIO,
+    ROUNDINGS,
     ChatFormat,
     Classes,
     FamilySpec,
@@ -103,6 +104,7 @@ __all__ = [
     "BUILTIN",
     "FAMILIES",
     "MAX_ASPECT_RATIO",
+    "ROUNDINGS",
     "ChatFormat",
     "Classes",
     "FamilyRegistry",

@@ -17,6 +17,11 @@ from typing import Any
 # The aspect-ratio limit every supported image processor enforces.
 MAX_ASPECT_RATIO = 200
 BUDGET_RULES = ("area", "temporal")
+# How sides are first rounded to the factor: the Qwen-VL image processors (transformers) round
+# a side below factor/2 to 0; qwen-vl-utils (the release's tool, evaluation and data loaders)
+# rounds it up to one factor and drops the factor floor when shrinking. They differ only for
+# sides under factor/2 pixels and for crops near the pixel cap.
+ROUNDINGS = ("processor", "qwen_vl_utils")
 
 
 @dataclass(frozen=True)
@@ -173,15 +178,32 @@ class FamilySpec:
         scale = self.vision.budget_scale
         return min_pixels * scale, max_pixels * scale
 
-    def resize(self, height: int, width: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-        """(height, width) of the frame for a frame-area budget, as the real processor does it."""
+    def resize(
+        self,
+        height: int,
+        width: int,
+        min_pixels: int,
+        max_pixels: int,
+        *,
+        rounding: str = "processor",
+    ) -> tuple[int, int]:
+        """(height, width) of the frame for a frame-area budget.
+
+        ``processor``: as the family's real image processor does it (its own budget rule).
+        ``qwen_vl_utils``: as that library resizes, whatever the family (it reads the budget
+        as frame area and knows nothing of GLM's two-frame clips).
+        """
+        if rounding == "qwen_vl_utils":
+            return smart_resize(
+                height, width, self.factor, min_pixels, max_pixels, rounding=rounding
+            )
         low, high = self.processor_bounds(min_pixels, max_pixels)
         if self.vision.budget_rule == "temporal":
             return temporal_resize(height, width, self.factor, low, high, self.vision)
-        return smart_resize(height, width, self.factor, low, high)
+        return smart_resize(height, width, self.factor, low, high, rounding=rounding)
 
 
-def _check_size(height: int, width: int) -> None:
+def _check_size(height: float, width: float) -> None:
     if height <= 0 or width <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
@@ -192,15 +214,25 @@ def _check_size(height: int, width: int) -> None:
 
 
 def smart_resize(
-    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
+    height: float,
+    width: float,
+    factor: int,
+    min_pixels: int,
+    max_pixels: int,
+    *,
+    rounding: str = "processor",
 ) -> tuple[int, int]:
     """Return (height, width): sides snapped to ``factor`` with area inside the bounds.
 
-    Same arithmetic as the Qwen-VL image processors (including Python's round-half-even);
-    tests check it against the real processors of each family.
+    ``rounding="processor"`` is the Qwen-VL image processors' arithmetic (including Python's
+    round-half-even), so the result equals what the processor produces; tests check this
+    against the real processors of each family. ``"qwen_vl_utils"`` is that library's
+    variant, which the release used for its frames and crops (see ``ROUNDINGS``).
     """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"unknown rounding {rounding!r}; use one of {', '.join(ROUNDINGS)}")
     _check_size(height, width)
-    return _snap(height, width, factor, min_pixels, max_pixels, frames=1)
+    return _snap(height, width, factor, min_pixels, max_pixels, frames=1, rounding=rounding)
 
 
 def temporal_resize(
@@ -217,18 +249,29 @@ def temporal_resize(
         scale = max(factor / height, factor / width)
         height, width = int(height * scale), int(width * scale)
     _check_size(height, width)
-    return _snap(height, width, factor, min_pixels, max_pixels, frames=vision.temporal_patch_size)
+    frames = vision.temporal_patch_size
+    return _snap(height, width, factor, min_pixels, max_pixels, frames=frames, rounding="processor")
 
 
 def _snap(
-    height: int, width: int, factor: int, min_pixels: int, max_pixels: int, frames: int
+    height: float,
+    width: float,
+    factor: int,
+    min_pixels: int,
+    max_pixels: int,
+    *,
+    frames: int,
+    rounding: str,
 ) -> tuple[int, int]:
-    h_bar = round(height / factor) * factor
-    w_bar = round(width / factor) * factor
+    vl_utils = rounding == "qwen_vl_utils"
+    low = factor if vl_utils else 0
+    h_bar = max(low, round(height / factor) * factor)
+    w_bar = max(low, round(width / factor) * factor)
     if frames * h_bar * w_bar > max_pixels:
         beta = math.sqrt((frames * height * width) / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+        low = 0 if vl_utils else factor
+        h_bar = max(low, math.floor(height / beta / factor) * factor)
+        w_bar = max(low, math.floor(width / beta / factor) * factor)
     elif frames * h_bar * w_bar < min_pixels:
         beta = math.sqrt(min_pixels / (frames * height * width))
         h_bar = math.ceil(height * beta / factor) * factor

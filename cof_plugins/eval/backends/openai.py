@@ -4,6 +4,9 @@ The canonical messages are sent as chat messages whose ``<image>`` placeholders 
 ``image_url`` parts holding PNG data URLs of the frame-sized images; requests of one turn run
 concurrently. The server applies the model's own chat template, so evaluate a checkpoint
 that ships the canonical CoF template (``cof`` exports do) to match training exactly.
+Failed requests are retried under the package's one HTTP retry policy (``core.retry``), the
+judge's too: 408/425/429/5xx, connection errors and unusable replies are retried with
+back-off, and a server's Retry-After is honoured.
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ from __future__ import annotations
 import base64
 import io
 import os
+import random
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from PIL import Image
 
+from cof_plugins.core.retry import AttemptError, RetryPolicy, call_with_retries
 from cof_plugins.eval.backends import BackendUnavailable, Generation, Request, check_placeholders
 
-_RETRYABLE = {408, 429, 500, 502, 503, 504}
 _CACHE_SIZE = 64
 
 
@@ -38,7 +42,12 @@ class OpenAIBackend:
         timeout_s: float = 600.0,
         retries: int = 2,
         seed: int = 0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``retry`` replaces the policy built from ``timeout_s`` and ``retries``; ``sleep``
+        and ``clock`` (Unix time, for Retry-After dates) are injectable for tests."""
         import httpx
 
         url = url or os.environ.get("COF_EVAL_URL")
@@ -48,12 +57,18 @@ class OpenAIBackend:
             )
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
         self.model_name, self.url, self.seed = model, url.rstrip("/"), seed
-        self.concurrency, self.retries = concurrency, retries
+        self.concurrency = concurrency
+        self.retry = retry or RetryPolicy(max_attempts=retries + 1, timeout_s=timeout_s)
+        self._sleep, self._clock = sleep, clock
+        self._rng = random.Random(seed)  # jitter; Random.random is safe across threads
         key = api_key or os.environ.get("COF_EVAL_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        timeout = httpx.Timeout(self.retry.timeout_s, connect=self.retry.connect_timeout_s)
         self._http = httpx.Client(
-            headers=headers, timeout=timeout_s, trust_env=False,
+            headers=headers, timeout=timeout, trust_env=False,
             limits=httpx.Limits(max_connections=concurrency),
         )  # fmt: skip
         self._urls: OrderedDict[int, tuple[Image.Image, str]] = OrderedDict()
@@ -110,22 +125,29 @@ class OpenAIBackend:
         return url
 
     def _post(self, body: dict[str, Any]) -> Generation:
+        """One chat completion under the retry policy; giving up raises BackendUnavailable."""
+        try:
+            return call_with_retries(
+                lambda: self._attempt(body), self.retry, sleep=self._sleep, rng=self._rng
+            )
+        except AttemptError as exc:
+            raise BackendUnavailable(f"POST {self.url}/chat/completions failed: {exc}") from None
+
+    def _attempt(self, body: dict[str, Any]) -> Generation:
         import httpx
 
-        error = ""
-        for attempt in range(self.retries + 1):
-            try:
-                resp = self._http.post(f"{self.url}/chat/completions", json=body)
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            else:
-                if resp.status_code < 300:
-                    return _generation(resp.json())
-                error = f"HTTP {resp.status_code}: {resp.text[:200]!r}"
-                if resp.status_code not in _RETRYABLE:
-                    break
-            time.sleep(min(8.0, 0.5 * 2**attempt))
-        raise BackendUnavailable(f"POST {self.url}/chat/completions failed: {error}")
+        try:
+            resp = self._http.post(f"{self.url}/chat/completions", json=body)
+        except httpx.HTTPError as exc:
+            raise AttemptError(f"{type(exc).__name__}: {exc}") from None
+        if resp.status_code >= 300:
+            detail = f"HTTP {resp.status_code}: {resp.text[:200]!r}"
+            retry_after = resp.headers.get("Retry-After")
+            raise self.retry.status_error(resp.status_code, retry_after, detail, self._clock())
+        try:
+            return _generation(resp.json())
+        except ValueError as exc:
+            raise AttemptError(f"unusable reply: {exc}") from None
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_name, "url": self.url}
@@ -134,12 +156,12 @@ class OpenAIBackend:
         self._http.close()
 
 
-def _generation(body: dict[str, Any]) -> Generation:
+def _generation(body: Any) -> Generation:
+    """The first choice's text; a body without one raises ValueError (retried: servers send
+    empty choices under load)."""
     try:
         text = body["choices"][0]["message"]["content"] or ""
     except (KeyError, IndexError, TypeError) as exc:
-        raise BackendUnavailable(
-            f"malformed chat completion ({exc!r}): {str(body)[:200]}"
-        ) from None
+        raise ValueError(f"malformed chat completion ({exc!r}): {str(body)[:200]}") from None
     tokens = (body.get("usage") or {}).get("completion_tokens")
     return Generation(text, int(tokens) if tokens is not None else None)

@@ -9,6 +9,9 @@ chosen here, per recipe, from the per-rollout facts of a complete group:
   the tool (DeepEyes-style conditional bonus: tool use is rewarded only when it paid off);
 - ``grpo``: the raw score unchanged.
 
+The modes are the ``REWARD_MODES`` registry: a recipe names one, a typo lists the valid
+names, and another shaping is one ``REWARD_MODES.register(name, shaper)`` away.
+
 Judge fallbacks are settled here too, because only the group view can see them: rollouts
 are scored one at a time while they stream in, so the judge's all-or-nothing rule per group
 (``JudgeClient.judge_group``) is applied afterwards by ``settle_group``. When any member's
@@ -21,13 +24,12 @@ two scales.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from cof_plugins.core.agar import AgarTiers, RolloutFacts, agar_group
-
-MODES = ("agar", "tool_bonus", "grpo")
+from cof_plugins.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ class ShapingConfig:
     fallback_policy: str = "rules"
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"reward mode {self.mode!r} is unknown; use one of {', '.join(MODES)}")
+        if self.mode not in REWARD_MODES:
+            raise ValueError(REWARD_MODES.unknown_message(self.mode))
         for name in ("tool_bonus", "acc_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -121,11 +123,29 @@ def settle_group(
 
 def shape_group(records: Sequence[RolloutRecord], config: ShapingConfig) -> list[float]:
     """Training scores of ONE settled group, in order."""
-    if config.mode == "agar":
-        return agar_group([r.facts for r in records], config.tiers)
-    if config.mode == "tool_bonus":
-        return [r.raw_score + config.tool_bonus * (r.acc and r.used_tool) for r in records]
+    return REWARD_MODES.get(config.mode)(records, config)
+
+
+Shaper = Callable[[Sequence[RolloutRecord], ShapingConfig], list[float]]
+
+
+def _agar(records: Sequence[RolloutRecord], config: ShapingConfig) -> list[float]:
+    return agar_group([r.facts for r in records], config.tiers)
+
+
+def _tool_bonus(records: Sequence[RolloutRecord], config: ShapingConfig) -> list[float]:
+    return [r.raw_score + config.tool_bonus * (r.acc and r.used_tool) for r in records]
+
+
+def _grpo(records: Sequence[RolloutRecord], config: ShapingConfig) -> list[float]:
     return [r.raw_score for r in records]
+
+
+# Mode name -> group shaper; a recipe's ``cof_reward.mode`` is looked up here.
+REWARD_MODES: Registry[Shaper] = Registry("reward mode")
+REWARD_MODES.register("agar", _agar)
+REWARD_MODES.register("tool_bonus", _tool_bonus)
+REWARD_MODES.register("grpo", _grpo)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ N-th crop returned, 1-based); ``<tool_call>`` JSON with the same arguments (or a
 ``image_index``, 0 = original) is read as well. Observation N is taken to show exactly the box
 of the N-th call. CoF always crops the frame, so each box is mapped back to a fraction of the
 ORIGINAL (composing crop-of-crop regions) and written as a ``<tool_call>`` with rel1 boxes;
-``convert.rewrite_coords`` then writes the family's convention. The crop images are kept as
-they are: they show the region without CoF's 1.5x context, which is close but not identical
-to what ``image_zoom_in_tool`` would return.
+the runner (``data.convert``) then writes the family's convention. The crop images are kept
+as they are: they show the region without CoF's 1.5x context, which is close but not
+identical to what ``image_zoom_in_tool`` would return.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 
 from cof_plugins.core.parser import ZOOM_TOOL, extract_bbox, format_tool_call, load_lenient
 from cof_plugins.core.protocol import Protocol
-from cof_plugins.data.convert import (
+from cof_plugins.data.styles.common import (
     ConvertError,
     assemble_turns,
     carry_meta,
