@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.families import FAMILIES
 from cof_plugins.llamafactory import TEMPLATE_FOR_FAMILY
 
 # LLaMA-Factory's own templates for the Qwen-VL families (what the release uses).
@@ -71,15 +72,16 @@ def family_of(config: Mapping[str, Any]) -> tuple[str, bool]:
             model_type = ""
         if model_type in TEMPLATE_FOR_FAMILY:
             return model_type, True
-    lowered = name.lower().replace("_", "").replace("-", "").replace(".", "")
-    for tag, family in (
-        ("qwen3vl", "qwen3_vl"),
-        ("qwen25vl", "qwen2_5_vl"),
-        ("qwen2vl", "qwen2_vl"),
-    ):
-        if tag in lowered:
-            return family, True
+    for (
+        spec
+    ) in FAMILIES.specs():  # a family's title in the name: "Qwen2.5-VL" in "...qwen2_5_vl..."
+        if _squash(spec.title) in _squash(name):
+            return spec.name, True
     return "qwen2_5_vl", False  # the release's model (CoF-sft-model-7b is a Qwen2.5-VL-7B)
+
+
+def _squash(text: str) -> str:
+    return text.lower().replace("_", "").replace("-", "").replace(".", "")
 
 
 def _uses_cof_data(config: Mapping[str, Any]) -> bool:
