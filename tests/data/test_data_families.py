@@ -18,7 +18,7 @@ from cof_plugins.core.coords import to_frame_pixels
 from cof_plugins.core.families import BUILTIN, get_family
 from cof_plugins.core.frame import frame_size
 from cof_plugins.core.parser import assistant_segments, parse_turn
-from cof_plugins.data.converting import ConvertConfig, convert_rows
+from cof_plugins.data.convert import ConvertConfig, convert_rows
 from cof_plugins.data.synthesize import SynthConfig, synthesize
 from cof_plugins.data.validate import errors, validate_rows
 

@@ -1,4 +1,4 @@
-"""`cof eval` on the families beyond the paper's: GLM-4.1V and Qwen3.5, both backends.
+"""`cof eval` on the families beyond the paper's (its own: test_eval_*.py), both backends.
 
 The transformers backend runs each family's tiny model (random weights: garbage text, but
 the prompt, the frame and the loop are the family's). The OpenAI-compatible backend talks to
@@ -11,18 +11,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from eval_support import ScriptedServer, request_images, turn_of, write_vstar
+from eval_support import request_images, turn_of, write_vstar
 from PIL import Image
 
 from cof_plugins.core.coords import from_frame_pixels, to_frame_pixels
-from cof_plugins.core.families import get_family
+from cof_plugins.core.families import BUILTIN, get_family
 from cof_plugins.core.frame import PixelBudget, frame_size
 from cof_plugins.core.zoom import ZoomConfig, plan_zoom
 from cof_plugins.eval.loop import LoopConfig
 from cof_plugins.eval.runner import EvalSpec, run_eval
+from cof_plugins.testbed.openai_server import FakeOpenAIServer
 from cof_plugins.testbed.tiny_model import TINY_BUDGET
 
-NEW = ("glm4v", "qwen3_5")
+NEW = tuple(f for f in BUILTIN if f != "qwen2_5_vl")
 
 
 @pytest.mark.parametrize("family", NEW)
@@ -98,7 +99,7 @@ def test_openai_backend_reads_the_familys_boxes_and_answers(
         )
 
     data = write_vstar(tmp_path / "vstar", samples, synth_dir)
-    with ScriptedServer(respond) as server:
+    with FakeOpenAIServer(respond) as server:
         spec = EvalSpec(benchmark=str(data), model="scripted", backend="openai",
                         loop=LoopConfig(family=family, batch_size=2), judge=False,
                         backend_options={"url": server.url, "concurrency": 2})  # fmt: skip

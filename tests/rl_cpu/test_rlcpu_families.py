@@ -50,7 +50,7 @@ def family_overrides(family: str) -> list[str]:
 @pytest.mark.parametrize("family", ["glm4v", "qwen3_5"])
 def test_two_grpo_steps(family, tiny_model_factory, tmp_path):
     root = tmp_path
-    _cof("data", "synth", "-n", "4", "--sizes", "224,448", str(root / "synth"))
+    _cof("data", "scenes", "-n", "4", "--sizes", "224,448", str(root / "synth"))
     (root / "data" / "rl").mkdir(parents=True)
     train = root / "data" / "rl" / "train.parquet"
     _cof("data", "to-parquet", "--from", str(root / "synth" / "annotations.jsonl"),
