@@ -127,6 +127,9 @@ def release_changes(
                 why = f"{new} is also set ({config[new]}) and wins; {old} is dropped"
             changes.append(Change(old, config[old], None if new in config else f"{new}", why))
     lora = config.get("finetuning_type") == "lora" and not config.get("additional_target")
+    # Adapters named on the projector (`merger.` targets, as the shipped recipes do) are LoRA
+    # on it already: only the release's bare flag relies on the fork's behaviour.
+    lora = lora and "merger" not in str(config.get("lora_target") or "")
     if lora and config.get("freeze_multi_modal_projector") is False:
         changes.append(
             Change(

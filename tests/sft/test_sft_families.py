@@ -30,7 +30,9 @@ def test_sft_and_export(family, tiny_model_factory, cof_data, tmp_path):
     out = tmp_path / "run"
     assert cof("sft", str(RECIPES / "tiny_cpu.yaml"), f"model_name_or_path={model}",
                f"template={spec.cof_template}", f"dataset_dir=cof:{cof_data}",
-               f"output_dir={out}", "max_steps=2") == 0  # fmt: skip
+               f"output_dir={out}", "max_steps=2",
+               # tiny_cpu names Qwen2.5-VL's projector layers; every family's: train it whole.
+               "lora_target=all", "additional_target=merger") == 0  # fmt: skip
     losses = _losses(out)
     assert len(losses) == 2 and all(math.isfinite(x) and x > 0 for x in losses)
     rank = json.loads((out / "cof_ranks/rank-0.json").read_text())
