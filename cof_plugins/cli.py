@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "rl",
     "cluster",
     "sft",
+    "smoke",
     "export",
 )
 

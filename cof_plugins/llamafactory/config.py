@@ -48,10 +48,16 @@ def available_ds_configs() -> list[str]:
     return sorted(p.stem for p in ds_configs_dir().glob("*.json"))
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Read a recipe and apply ``key=value`` overrides (llamafactory-cli's dotlist syntax)."""
+def smoke_overlay() -> Path:
+    """The declared smoke changes for SFT recipes (``cof sft --smoke``, ``cof smoke``)."""
+    from cof_plugins.assets import recipes_dir
+
+    return recipes_dir() / "sft" / "overlays" / "smoke.yaml"
+
+
+def merge_recipe(path: str | Path, overrides: Sequence[str] = (), *, smoke: bool = False):
+    """The recipe, then the smoke overlay when asked, then the overrides; nothing resolved."""
     from omegaconf import OmegaConf
-    from omegaconf.errors import InterpolationResolutionError
 
     recipe = Path(path)
     if not recipe.is_file():
@@ -61,7 +67,24 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, An
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise RecipeError(f"override {item!r} is not key=value (e.g. learning_rate=2e-5)")
-    merged = OmegaConf.merge(OmegaConf.load(recipe), OmegaConf.from_dotlist(list(overrides)))
+    layers = [OmegaConf.load(recipe)]
+    if smoke:
+        layers.append(OmegaConf.load(smoke_overlay()))
+    return OmegaConf.merge(*layers, OmegaConf.from_dotlist(list(overrides)))
+
+
+def load_recipe(
+    path: str | Path, overrides: Sequence[str] = (), *, smoke: bool = False
+) -> dict[str, Any]:
+    """Read a recipe and apply ``key=value`` overrides (llamafactory-cli's dotlist syntax).
+
+    ``smoke`` puts ``smoke_overlay()`` between the recipe and the overrides.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError
+
+    recipe = Path(path)
+    merged = merge_recipe(recipe, overrides, smoke=smoke)
     try:
         config = OmegaConf.to_container(merged, resolve=True)
     except InterpolationResolutionError as exc:
@@ -147,13 +170,16 @@ def freeze() -> list[str]:
     return sorted(seen, key=str.lower)
 
 
-def write_run_record(config: dict[str, Any], recipe: str | Path, overrides: Sequence[str]) -> Path:
+def write_run_record(
+    config: dict[str, Any], recipe: str | Path, overrides: Sequence[str], smoke: bool = False
+) -> Path:
     """Save the resolved config, the seed and the environment next to the checkpoints."""
     out_dir = Path(config["output_dir"])
     path = write_config(config, out_dir / CONFIG_FILE)
     record = {
         "recipe": str(Path(recipe).resolve()),
         "overrides": list(overrides),
+        "smoke": smoke,
         "seed": config.get("seed", 42),  # TrainingArguments' default seed
         "command": sys.argv,
         "python": sys.version.split()[0],

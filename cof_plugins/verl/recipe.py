@@ -25,7 +25,16 @@ VERL_CONFIG_MODULE = "verl.trainer.config"
 BASE_CONFIG = "ppo_trainer"
 # Recipes leave the search path to the composer: Hydra refuses ``hydra.searchpath`` in any
 # file but the primary one, and recipe variants build on other recipes through ``defaults``.
-SEARCHPATH_OVERRIDE = f"hydra.searchpath=[pkg://{VERL_CONFIG_MODULE}]"
+# The shipped recipes folder is on it too, so a recipe anywhere can build on a shipped one
+# and take the shipped overlays (``+overlays=smoke``).
+
+
+def _searchpath() -> str:
+    from cof_plugins.assets import recipes_dir
+
+    return f"hydra.searchpath=[pkg://{VERL_CONFIG_MODULE},file://{recipes_dir() / 'rl'}]"
+
+
 # Subtrees whose keys are free-form by design (passed through to Ray, vLLM, the reward fn...).
 FREE_FORM = (
     "ray_kwargs.ray_init",
@@ -71,7 +80,7 @@ def compose_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> DictCon
     path = find_recipe(recipe)
     try:
         with initialize_config_dir(config_dir=str(path.parent), version_base=None):
-            return compose(config_name=path.stem, overrides=[SEARCHPATH_OVERRIDE, *overrides])
+            return compose(config_name=path.stem, overrides=[_searchpath(), *overrides])
     except (HydraException, OmegaConfBaseException) as exc:
         raise RecipeError(_explain(exc, path)) from exc
 

@@ -174,9 +174,9 @@ class _RecordingJudge:
 def test_paper_scores_the_first_answer_against_the_letter(tmp_path, synth_samples, synth_dir):
     """The release's scorer: the first <answer> of the final turn; the judge sees "B"."""
     samples = _bench(tmp_path, [s for s in synth_samples if s.options], synth_dir, n=1)
-    two = "<think>x</think> <answer>a hedge</answer> then <answer>(Z) neither</answer>"
+    two = "<think>x</think> <answer>a hedge</answer> then <answer>perhaps the other one</answer>"
     for profile, pred, reference in (
-        ("default", "(Z) neither", samples[0].answer_text),
+        ("default", "perhaps the other one", samples[0].answer_text),
         ("paper", "a hedge", samples[0].answer),
     ):
         done = _run(samples, FakeBackend(lambda r, t: two), LoopConfig(profile=profile))

@@ -1,4 +1,4 @@
-"""verl's own V1 GRPO loop on CPU, end to end: `python -m cof_plugins.verl.cpu.run tiny_cpu`.
+"""verl's own V1 GRPO loop on CPU, end to end: `cof rl tiny_cpu` (trainer.device: cpu).
 
 Two real steps (CPU platform, FSDP2 under gloo, hf rollout, agent loop with the zoom tool,
 CoF reward, AGAR sampler, GRPO advantages, actor update, weight sync, checkpoint,
@@ -85,7 +85,7 @@ def _run(workdir: dict, name: str, *overrides: str) -> list[dict]:
         "data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
         "data.max_response_length=384", *overrides,
     ]  # fmt: skip
-    cmd = [sys.executable, "-m", "cof_plugins.verl.cpu.run", "tiny_cpu", *args]
+    cmd = [sys.executable, "-m", "cof_plugins.cli", "rl", "tiny_cpu", *args]
     done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=420)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return [json.loads(line) for line in metrics.read_text().splitlines()]

@@ -72,6 +72,16 @@ def test_family_recipes_declare_their_family(name, family):
     assert (raw["image_min_pixels"], raw["image_max_pixels"]) == (112**2, 3840**2)
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_lora_recipes_name_their_familys_targets(name):
+    """The language model's and the projector's linear layers, as the family declares them."""
+    from cof_plugins.core.families import get_family
+
+    raw = load_recipe(RECIPES / name, ["model_name_or_path=x"])
+    if raw["finetuning_type"] == "lora":
+        assert raw["lora_target"] == get_family(_family(name)).llamafactory.lora_targets
+
+
 def test_paper_recipe_has_the_paper_settings(tiny_model, tmp_path):
     overrides = [f"model_name_or_path={tiny_model}", f"output_dir={tmp_path}"]
     (model, data, training, ft, _), notes = validate_recipe(

@@ -88,7 +88,13 @@ SPEC = FamilySpec(
         video_processor="Glm4vVideoProcessor",
         tokenizer="PreTrainedTokenizerFast",
     ),
-    llamafactory=LlamaFactory(base_template="glm4v", mm_plugin="glm4v"),
+    llamafactory=LlamaFactory(
+        base_template="glm4v",
+        mm_plugin="glm4v",
+        # GLM fuses gate and up; the projector's down_proj is covered by the LM's name.
+        lm_lora_targets="q_proj,k_proj,v_proj,o_proj,gate_up_proj,down_proj",
+        projector_lora_targets="merger.proj,merger.gate_proj,merger.up_proj",
+    ),
     tiny=Tiny(
         rope={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
         vision={

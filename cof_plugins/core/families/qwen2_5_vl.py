@@ -19,7 +19,11 @@ SPEC = FamilySpec(
         video_processor="Qwen2VLVideoProcessor",
     ),
     # LLaMA-Factory serves Qwen2.5-VL with its qwen2_vl template.
-    llamafactory=LlamaFactory(base_template="qwen2_vl", mm_plugin="qwen2_vl"),
+    llamafactory=LlamaFactory(
+        base_template="qwen2_vl",
+        mm_plugin="qwen2_vl",
+        projector_lora_targets="merger.mlp.0,merger.mlp.2",
+    ),
     tiny=Tiny(
         rope={"rope_type": "default", "rope_theta": 1e6},
         # Window attention everywhere but the tiny tower's last (second) block.

@@ -18,7 +18,11 @@ SPEC = FamilySpec(
         image_processor="Qwen2VLImageProcessor",
         video_processor="Qwen2VLVideoProcessor",
     ),
-    llamafactory=LlamaFactory(base_template="qwen2_vl", mm_plugin="qwen2_vl"),
+    llamafactory=LlamaFactory(
+        base_template="qwen2_vl",
+        mm_plugin="qwen2_vl",
+        projector_lora_targets="merger.mlp.0,merger.mlp.2",
+    ),
     tiny=Tiny(
         rope={"rope_type": "default", "rope_theta": 1e6},
         vision={

@@ -21,7 +21,13 @@ SPEC = FamilySpec(
     ),
     # Stock qwen3_5 is a reasoning template (strips <think>) and wraps tool replies in
     # <tool_response>; the CoF template extends it with neither.
-    llamafactory=LlamaFactory(base_template="qwen3_5", mm_plugin="qwen3_vl"),
+    llamafactory=LlamaFactory(
+        base_template="qwen3_5",
+        mm_plugin="qwen3_vl",
+        # Full attention, Gated DeltaNet and MLP layers.
+        lm_lora_targets="q_proj,k_proj,v_proj,o_proj,in_proj_qkv,in_proj_z,in_proj_b,in_proj_a,"
+        "out_proj,gate_proj,up_proj,down_proj",
+    ),
     tiny=Tiny(
         rope={
             "rope_type": "default",

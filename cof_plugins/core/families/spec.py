@@ -114,10 +114,18 @@ class Classes:
 
 @dataclass(frozen=True)
 class LlamaFactory:
-    """The stock LLaMA-Factory template the CoF template extends and its multimodal plugin."""
+    """The stock LLaMA-Factory template the CoF template extends, its multimodal plugin, and
+    the LoRA targets the recipes name: the language model's linear layers (what 0.9.5's
+    ``all`` finds) and the projector's (which ``all`` skips)."""
 
     base_template: str
     mm_plugin: str
+    lm_lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    projector_lora_targets: str = "merger.linear_fc1,merger.linear_fc2"
+
+    @property
+    def lora_targets(self) -> str:
+        return f"{self.lm_lora_targets},{self.projector_lora_targets}"
 
 
 @dataclass(frozen=True)

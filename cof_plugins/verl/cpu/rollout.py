@@ -128,10 +128,11 @@ class HFRolloutServer:
             inputs.update(
                 pixel_values=pixels["pixel_values"], image_grid_thw=pixels["image_grid_thw"]
             )
-            # Which tokens are image placeholders: M-RoPE needs it (GLM-4.1V refuses to run
-            # without it; the Qwen models silently fall back to text-only positions).
-            image = getattr(self.model.config, "image_token_id", None)
-            inputs["mm_token_type_ids"] = (ids == image).long()
+        if "mm_token_type_ids" in getattr(self.processor, "model_input_names", ()):
+            # Qwen3-VL's M-RoPE needs to know which ids are image tokens; the processor
+            # derives it from the ids alone, as it does for its own outputs.
+            types = self.processor.create_mm_token_type_ids(ids.tolist())
+            inputs["mm_token_type_ids"] = torch.tensor(types, dtype=torch.int)
         return inputs
 
     def _generate(self, prompt_ids: list[int], params: dict, images: list | None) -> TokenOutput:
