@@ -204,25 +204,3 @@ def resolve(config: DictConfig) -> DictConfig:
 def select(config: DictConfig, key: str, default: Any = None) -> Any:
     """``OmegaConf.select`` that tolerates missing (``???``) values."""
     return OmegaConf.select(config, key, default=default, throw_on_missing=False)
-
-
-def recipe_family(config: DictConfig) -> str | None:
-    """The model family an RL recipe is for: its zoom tool's ``config.family``.
-
-    The tool YAML is where a recipe declares its family (frame factor, coordinates); anything
-    that must build or check a model for a recipe (``cof validate``, a smoke run with a tiny
-    model) reads it here. None when the recipe names no tool or the tool names no family.
-    """
-    path = select(config, "actor_rollout_ref.rollout.multi_turn.tool_config_path")
-    if not path:
-        return None
-    resolve(config)
-    path = Path(str(select(config, "actor_rollout_ref.rollout.multi_turn.tool_config_path")))
-    if not path.is_file():
-        return None
-    tools = OmegaConf.to_container(OmegaConf.load(path)).get("tools") or []
-    families = {(t.get("config") or {}).get("family") for t in tools if isinstance(t, dict)}
-    families.discard(None)
-    if len(families) > 1:
-        raise RecipeError(f"{path}: tools of several families {sorted(families)}; use one")
-    return families.pop() if families else None

@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("verl")
 
 from cof_plugins.assets import recipes_dir
-from cof_plugins.verl.recipe import RecipeError, compose_recipe, recipe_family, unknown_recipe_keys
+from cof_plugins.verl.recipe import RecipeError, compose_recipe, unknown_recipe_keys
+from cof_plugins.verl.smoke import recipe_family
 
 RECIPES = sorted(p.stem for p in (recipes_dir() / "rl").glob("*.yaml"))
 
