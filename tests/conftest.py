@@ -11,8 +11,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-FAMILIES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl")
-
 
 @pytest.fixture(scope="session")
 def tiny_model_factory(tmp_path_factory):

@@ -172,6 +172,7 @@ def _tool_response_budget(config: DictConfig, tools: list[Any], found: Findings)
 
 def _family_agrees(config: DictConfig, tool: Any, found: Findings) -> None:
     """The tool's family, verl's image patch size and the model's type must agree."""
+    from cof_plugins.core.chat_template import family_chat_template
     from cof_plugins.core.frame import get_family
 
     settings = getattr(tool, "settings", None)
@@ -189,6 +190,12 @@ def _family_agrees(config: DictConfig, tool: Any, found: Findings) -> None:
         found.errors.append(
             f"the model at actor_rollout_ref.model.path is a {model_type!r} but the zoom tool "
             f"is configured for family {spec.name!r}; use the tool YAML of that family"
+        )
+    template = select(config, "actor_rollout_ref.model.custom_chat_template")
+    if template and template != family_chat_template(spec):
+        found.errors.append(
+            f"actor_rollout_ref.model.custom_chat_template is not the CoF template of the zoom "
+            f"tool's family {spec.name!r}; use ${{cof_chat_template:{spec.chat.jinja}}}"
         )
 
 
@@ -218,15 +225,23 @@ def _chat_template(config: DictConfig, found: Findings) -> None:
     template = select(config, "actor_rollout_ref.model.custom_chat_template")
     if not template:
         found.errors.append(
-            "actor_rollout_ref.model.custom_chat_template is not set: the stock Qwen-VL "
-            "templates do not render tool turns as the CoF data holds them; use "
-            "${cof_chat_template:cof_qwen.jinja}"
+            "actor_rollout_ref.model.custom_chat_template is not set: the stock templates do "
+            "not render tool turns as the CoF data holds them; use "
+            "${cof_chat_template:NAME} with the family's template ("
+            + ", ".join(_family_templates())
+            + ")"
         )
         return
     try:
         jinja2.Environment().parse(template)
     except jinja2.TemplateSyntaxError as exc:
         found.errors.append(f"custom_chat_template does not compile: {exc}")
+
+
+def _family_templates() -> list[str]:
+    from cof_plugins.core.families import FAMILIES
+
+    return [f"{s.name}: {s.chat.jinja}" for s in FAMILIES.specs()]
 
 
 def _reward(config: DictConfig, found: Findings) -> None:

@@ -10,9 +10,9 @@ pytest.importorskip("verl")
 
 from cof_plugins.assets import recipes_dir
 from cof_plugins.verl.recipe import RecipeError, compose_recipe, unknown_recipe_keys
+from cof_plugins.verl.smoke import recipe_family
 
 RECIPES = sorted(p.stem for p in (recipes_dir() / "rl").glob("*.yaml"))
-FAMILY = {"qwen3_vl_8b_grpo": "qwen3_vl"}
 
 
 def test_the_expected_recipes_ship():
@@ -21,17 +21,43 @@ def test_the_expected_recipes_ship():
         "paper_qwen2_5_vl_7b_grpo_multi_node",
         "qwen2_5_vl_3b_single_gpu",
         "qwen3_vl_8b_grpo",
+        "qwen3_5_9b_grpo",
+        "glm4v_9b_thinking_grpo",
         "tiny_cpu",
         "sifthinker_qwen2_5_vl_7b_grpo",
         "sifthinker_tiny_cpu",
     } <= set(RECIPES)
 
 
+@pytest.mark.parametrize(
+    ("name", "family", "checkpoint"),
+    [
+        ("glm4v_9b_thinking_grpo", "glm4v", "zai-org/GLM-4.1V-9B-Thinking"),
+        ("qwen3_5_9b_grpo", "qwen3_5", "Qwen/Qwen3.5-9B"),
+        ("qwen3_vl_8b_grpo", "qwen3_vl", "Qwen/Qwen3-VL-8B-Instruct"),
+        ("paper_qwen2_5_vl_7b_grpo", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct"),
+    ],
+)
+def test_recipe_declares_its_family(name, family, checkpoint, monkeypatch):
+    """Each recipe's tool names its family; model, patch size and template follow it."""
+    from cof_plugins.core.chat_template import family_chat_template
+    from cof_plugins.core.families import get_family
+    from cof_plugins.verl.recipe import resolve
+
+    monkeypatch.delenv("COF_RL_MODEL", raising=False)
+    config = compose_recipe(name)
+    assert recipe_family(config) == family
+    spec, config = get_family(family), resolve(config)
+    assert config.actor_rollout_ref.model.path == checkpoint == spec.checkpoint
+    assert config.data.image_patch_size == spec.patch_size
+    assert config.actor_rollout_ref.model.custom_chat_template == family_chat_template(spec)
+
+
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_validates(name, tiny_model_factory, tmp_path, monkeypatch):
     from cof_plugins.verl.launcher import prepare
 
-    model = tiny_model_factory(FAMILY.get(name, "qwen2_5_vl"))
+    model = tiny_model_factory(recipe_family(compose_recipe(name)) or "qwen2_5_vl")
     monkeypatch.setenv("COF_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COF_JUDGE_URL", "http://127.0.0.1:9/v1")  # tiny_cpu turns it off
     prepared = prepare(name, [f"actor_rollout_ref.model.path={model}"])
@@ -117,6 +143,23 @@ def test_family_swap_changes_tool_and_patch_size_together(tiny_model_factory):
     )
     mixed = prepare("qwen3_vl_8b_grpo", [f"actor_rollout_ref.model.path={tiny_model_factory()}"])
     assert any("'qwen2_5_vl'" in e and "qwen3_vl" in e for e in mixed.findings.errors)
+
+
+def test_a_template_of_another_family_is_an_error(tiny_model_factory):
+    """GLM's tool with the Qwen template would train on turns the data never had."""
+    from cof_plugins.verl.launcher import prepare
+
+    model = tiny_model_factory("glm4v")
+    wrong = prepare(
+        "glm4v_9b_thinking_grpo",
+        [f"actor_rollout_ref.model.path={model}",
+         "actor_rollout_ref.model.custom_chat_template=${cof_chat_template:cof_qwen.jinja}"],
+    )  # fmt: skip
+    assert any("cof_glm4v.jinja" in e for e in wrong.findings.errors)
+    assert (
+        prepare("glm4v_9b_thinking_grpo", [f"actor_rollout_ref.model.path={model}"]).findings.errors
+        == []
+    )
 
 
 def test_misspelt_key_in_a_recipe_file_is_rejected_by_name(tmp_path):
