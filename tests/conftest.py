@@ -48,6 +48,8 @@ from cof_plugins.testbed.extras import (  # noqa: E402
     pytest_runtest_makereport,  # noqa: F401
     pytest_sessionstart,  # noqa: F401
 )
+
+
 @pytest.fixture(scope="session")
 def sif_data(tmp_path_factory) -> Path:
     """A `cof data sif` folder: 6 depth scenes, SFT rows, RL parquet (tiny pixel budget)."""

@@ -7,6 +7,7 @@ Every command that writes a folder or file also writes a provenance record besid
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
