@@ -327,7 +327,9 @@ def _build(raw: dict[str, Any], path: Path) -> Protocol:
         _check_verbatim(raw["system"], "system", path)
     else:
         check_template(raw["system"], "system", "tools", path)
-    shown = {k: raw.get(k) for k in (*_REQUIRED, "wrapper_position", "extra")}
+    shown = {k: raw.get(k) for k in (*_REQUIRED, "wrapper_position")}
+    if raw.get("extra"):  # method keys are shown too; CoF presets (none) keep their digest
+        shown["extra"] = raw["extra"]
     digest = hashlib.sha256(json.dumps(shown, sort_keys=True).encode("utf-8")).hexdigest()
     return Protocol(
         name=raw.get("name") or path.stem, description=raw.get("description", ""),

@@ -210,6 +210,9 @@ def budget_errors(config: DictConfig, budget: TokenBudget) -> list[str | None]:
 def _largest(budget: PixelBudget, cap: int | None, family: str) -> int:
     """Image tokens of the largest image a budget admits (and the processor's own cap)."""
     if cap:
+        from cof_plugins.core.families import get_family
+
+        cap //= get_family(family).vision.budget_scale  # GLM's processor counts 2 frames
         budget = PixelBudget(min(budget.min_pixels, cap), min(budget.max_pixels, cap))
     side = math.isqrt(budget.max_pixels)
     return image_tokens((side, side), family, budget)

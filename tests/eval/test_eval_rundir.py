@@ -228,7 +228,7 @@ def test_a_run_dir_that_is_a_file(tmp_path, data):
     target.write_text("notes")
     made = cli("eval", "--data", str(data), "--model", NOWHERE, "--run-dir", str(target),
                "--no-judge", "--no-progress")  # fmt: skip
-    assert made.returncode == 2 and "is a file, not a directory" in made.stderr
+    assert made.returncode == 2 and "is a file, not a folder" in made.stderr
     assert "Traceback" not in made.stderr and target.read_text() == "notes"
 
 

@@ -25,7 +25,12 @@ def treatment(name: str) -> str:
 
 
 def family(name: str) -> str:
-    return "qwen3_vl" if "cof_qwen3_vl" in (RECIPES / name).read_text() else "qwen2_5_vl"
+    """The recipe's family, from its template (how an SFT recipe declares it)."""
+    import yaml
+
+    from cof_plugins.llamafactory.templates import family_of_template
+
+    return family_of_template(yaml.safe_load((RECIPES / name).read_text())["template"])
 
 
 def build(name: str, model_dir, tmp_path, *overrides: str):
