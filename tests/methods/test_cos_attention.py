@@ -4,6 +4,7 @@ tiny model set to attend to one patch (what the plumbing finds is where attentio
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,43 @@ def test_a_model_set_to_attend_to_one_patch_gets_that_patch_as_roi(tiny_model, t
     # The untouched model's first layer does not single that cell out.
     plain = AttentionMiner(str(tiny_model), MinerConfig(layers=(0,)), budget=TINY)
     assert plain.mine(image, "What colour is the small square?").box != mined.box
+
+
+def test_cli_rows_take_their_roi_from_the_models_attention(tiny_model, synth_dir, tmp_path):
+    import json
+
+    from cof_plugins.cli import main
+    from cof_plugins.core.cos import RoiFrame, RoiShape, load_cos_protocol, parse_roi, roi_from_box
+
+    argv = ["data", "chain-of-spot", "--from", str(synth_dir / "annotations.jsonl"),
+            "--min-pixels", "3136", "--max-pixels", "50176", "--limit", "2",
+            "--roi-source", "attention", "--layers", "-1", "--threshold", "0.8"]  # fmt: skip
+    with pytest.raises(SystemExit, match="needs --model"):
+        main([*argv, "--out", str(tmp_path / "none")])
+    assert not (tmp_path / "none").exists()
+    out = tmp_path / "rows"
+    assert main([*argv, "--out", str(out), "--model", str(tiny_model)]) == 0
+    rois = [json.loads(line) for line in (out / "rois.jsonl").read_text().splitlines()]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["source"] for r in rois] == ["attention", "attention"] and summary["attention"] == 2
+    # The ROI is the mined box grown like a known one, not the annotation's target.
+    miner = AttentionMiner(str(tiny_model), MinerConfig(layers=(-1,), threshold=0.8), budget=TINY)
+    for roi in rois:
+        with Image.open(synth_dir / "images" / Path(roi["image"]).name) as handle:
+            image = handle.convert("RGB")
+        mined = miner.mine(image, _question(synth_dir, roi["id"])).box
+        frame = RoiFrame.of(load_cos_protocol(), image.size, "qwen2_5_vl", TINY)
+        reply = frame.write(roi_from_box(mined, image.size, RoiShape()))
+        assert roi["reply"] == reply
+        expected, _ = frame.read(parse_roi(reply).values)
+        assert roi["roi"] == pytest.approx([round(v, 2) for v in expected])
+
+
+def _question(synth_dir, ann_id):
+    import json
+
+    for line in (synth_dir / "annotations.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["id"] == ann_id:
+            return row["question"]
+    raise KeyError(ann_id)
