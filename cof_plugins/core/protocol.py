@@ -272,15 +272,19 @@ def _check_keys(raw: dict[str, Any], path: Path) -> None:
     for key in _TEXT_KEYS:
         if key in raw and not isinstance(raw[key], str):
             raise ProtocolError(_wrong_type(path, key, raw[key], "text"))
+    # `tool_schema: {}` declares a protocol without a tool (SIFThinker): its system prompt
+    # then has no {tools} to fill, and the schema no function to check.
+    toolless = isinstance(raw.get("tool_schema"), Mapping) and not raw["tool_schema"]
     for key, placeholder in _TEMPLATES.items():
         if key in raw:
-            _check_template(raw[key], key, placeholder, path)
+            required = not (toolless and key == "system")
+            _check_template(raw[key], key, placeholder, path, required=required)
     for key in ("options_header", "user_suffix"):
         if key in raw:
             _check_verbatim(raw[key], key, path)
     if "wrappers" in raw:
         _check_wrappers(raw["wrappers"], path)
-    if "tool_schema" in raw:
+    if "tool_schema" in raw and not toolless:
         _check_tool_schema(raw["tool_schema"], path)
     if "extra" in raw and not isinstance(raw["extra"], Mapping):
         raise ProtocolError(_wrong_type(path, "extra", raw["extra"], "a mapping name -> value"))
@@ -316,8 +320,11 @@ def _build(raw: dict[str, Any], path: Path) -> Protocol:
     )  # fmt: skip
 
 
-def _check_template(text: str, key: str, placeholder: str, path: Path) -> None:
-    """``text`` must hold ``{placeholder}`` and no other field; literal braces doubled."""
+def _check_template(
+    text: str, key: str, placeholder: str, path: Path, *, required: bool = True
+) -> None:
+    """``text`` must hold ``{placeholder}`` (unless not ``required``) and no other field;
+    literal braces doubled."""
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text)]
     except ValueError as exc:
@@ -336,7 +343,7 @@ def _check_template(text: str, key: str, placeholder: str, path: Path) -> None:
             )
         if spec or conv:
             raise ProtocolError(f"{path}: key {key!r}: write {{{placeholder}}} plainly")
-    if not any(name == placeholder for name, _, _ in fields):
+    if required and not any(name == placeholder for name, _, _ in fields):
         raise ProtocolError(f"{path}: key {key!r} must hold {{{placeholder}}}")
 
 
