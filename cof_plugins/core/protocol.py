@@ -102,9 +102,7 @@ class Protocol:
 
     @property
     def system(self) -> str:
-        """The system prompt with the tool schema filled in (verbatim for a tool-less one)."""
-        if not self.tool_schema:
-            return self.system_template
+        """The system prompt with the tool schema filled in (a tool-less one has none)."""
         return self.system_template.format(tools=json.dumps(self.tool_schema, ensure_ascii=False))
 
     @property
@@ -293,15 +291,18 @@ def _check_keys(raw: dict[str, Any], path: Path) -> None:
     for key in _TEXT_KEYS:
         if key in raw and not isinstance(raw[key], str):
             raise ProtocolError(_wrong_type(path, key, raw[key], "text"))
+    # `tool_schema: {}` declares a protocol without a tool (SIFThinker): its system prompt
+    # then has no {tools} to fill, and the schema no function to check.
+    toolless = isinstance(raw.get("tool_schema"), Mapping) and not raw["tool_schema"]
     for key, placeholder in _TEMPLATES.items():
-        if key in raw and key != "system":  # system: once merged (a tool-less one is verbatim)
-            check_template(raw[key], key, placeholder, path)
+        if key in raw and key != "system":  # system: once merged (see _build)
+            _check_template(raw[key], key, placeholder, path)
     for key in ("options_header", "user_suffix"):
         if key in raw:
             _check_verbatim(raw[key], key, path)
     if "wrappers" in raw:
         _check_wrappers(raw["wrappers"], path)
-    if "tool_schema" in raw and raw["tool_schema"] != {}:
+    if "tool_schema" in raw and not toolless:
         _check_tool_schema(raw["tool_schema"], path)
     if "extra" in raw:
         _check_extra(raw["extra"], path)
@@ -323,10 +324,10 @@ def _build(raw: dict[str, Any], path: Path) -> Protocol:
             f"{path}: missing required key {missing[0]!r}; add it, or inherit a preset that "
             "has it (inherit: unified)"
         )
-    if raw["tool_schema"] == {}:  # no tool (another method's protocol): shown verbatim
-        _check_verbatim(raw["system"], "system", path)
-    else:
-        check_template(raw["system"], "system", "tools", path)
+    # The system prompt is checked once merged: a file inheriting a tool-less preset
+    # (tool_schema: {}, another method's) may set a system prompt without {tools}.
+    toolless = isinstance(raw["tool_schema"], Mapping) and not raw["tool_schema"]
+    _check_template(raw["system"], "system", "tools", path, required=not toolless)
     shown = {k: raw.get(k) for k in (*_REQUIRED, "wrapper_position")}
     if raw.get("extra"):  # method keys are shown too; CoF presets (none) keep their digest
         shown["extra"] = raw["extra"]
@@ -341,8 +342,17 @@ def _build(raw: dict[str, Any], path: Path) -> Protocol:
     )  # fmt: skip
 
 
-def check_template(text: str, key: str, placeholder: str, path: Path) -> None:
-    """``text`` must hold ``{placeholder}`` and no other field; literal braces doubled."""
+def check_template(text: str, key: str, placeholder: str, path: Path | str) -> None:
+    """A method's own template key (e.g. ``core.cos``'s ``extra.roi_request``) checked the
+    way this module checks ``question``: ``{placeholder}`` and no other field."""
+    _check_template(text, key, placeholder, path)  # type: ignore[arg-type]
+
+
+def _check_template(
+    text: str, key: str, placeholder: str, path: Path, *, required: bool = True
+) -> None:
+    """``text`` must hold ``{placeholder}`` (unless not ``required``) and no other field;
+    literal braces doubled."""
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text)]
     except ValueError as exc:
@@ -361,7 +371,7 @@ def check_template(text: str, key: str, placeholder: str, path: Path) -> None:
             )
         if spec or conv:
             raise ProtocolError(f"{path}: key {key!r}: write {{{placeholder}}} plainly")
-    if not any(name == placeholder for name, _, _ in fields):
+    if required and not any(name == placeholder for name, _, _ in fields):
         raise ProtocolError(f"{path}: key {key!r} must hold {{{placeholder}}}")
 
 

@@ -57,7 +57,7 @@ def _write(tmp_path, text: str):
         ("extra:\n  roi_request: no placeholder\n", "must hold {question}"),
         ("extra:\n  crop_turn: 'the {answer}'\n", "placeholder {answer}"),
         ("extra: [1, 2]\n", "key 'extra' must be a mapping"),
-        ("system: 'tools: {tools}'\n", "key 'system' is shown as written"),
+        ("system: 'Use {tool}'\n", r"key 'system' has the placeholder \{tool\}"),
     ],
 )
 def test_a_bad_chain_of_spot_file_names_the_key(tmp_path, body, match):
@@ -65,6 +65,12 @@ def test_a_bad_chain_of_spot_file_names_the_key(tmp_path, body, match):
     with pytest.raises(ProtocolError, match=match) as err:
         load_cos_protocol(path)
     assert str(path) in str(err.value)
+
+
+def test_a_file_inheriting_chain_of_spot_may_set_a_system_prompt_without_tools(tmp_path):
+    """Tool-less is decided on the merged keys: the child need not repeat tool_schema: {}."""
+    cos = load_cos_protocol(_write(tmp_path, "inherit: chain-of-spot\nsystem: Be brief.\n"))
+    assert cos.system_messages() == [{"role": "system", "content": "Be brief."}]
 
 
 def test_a_cof_preset_is_refused_as_chain_of_spot():

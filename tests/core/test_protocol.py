@@ -168,8 +168,12 @@ def test_a_missing_file_never_falls_back_to_a_preset(tmp_path, monkeypatch):
          r"key 'tool_schema.function.name' is 'zoom'; the zoom tool answers to"),
         ({"inherit": "unified", "tool_schema": {"function": {}}},
          r"key 'tool_schema' must be a mapping with type: function"),
+        # A tool-less protocol (tool_schema: {}) still allows only {tools} in its system.
+        ({"inherit": "unified", "tool_schema": {}, "system": "Use {tool}"},
+         r"key 'system' has the placeholder \{tool\}"),
         ({"inherit": "nope"},
-         r"'nope' is neither a shipped preset \(chain-of-spot, .*paper-rl, .*unified\)"),
+         r"key 'inherit': 'nope' is neither a shipped preset \((\w|-|, )*paper-eval, "
+         r"paper-rl, (\w|-|, )*unified\)"),
         ({"inherit": "missing.yaml"}, r"nor a file \(looked at .*missing\.yaml\)"),
         ({"inherit": ["unified"]}, r"key 'inherit' must be text"),
         ({"inherit": "unified", "system": "Tools: {tool}"},
