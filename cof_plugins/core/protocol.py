@@ -21,11 +21,13 @@ file relative to the inheriting file; keys override the inherited ones, ``wrappe
 ``extra`` key by key; ``name`` (default: the file's stem) and ``description`` are never
 inherited.
 
-Other methods on this plugin layer (Chain-of-Spot: ``chain-of-spot``, ``chain-of-spot-native``)
-ship presets here too. Such a preset names its method in ``extra.method`` (CoF when absent),
-keeps the method's own keys under ``extra`` (checked by that method's code, e.g.
-``core.cos``), and has ``tool_schema: {}`` when the method calls no tool; its ``system`` is
-then shown verbatim. ``available_protocols(method="cof")`` lists the presets CoF code reads.
+Other methods on this plugin layer (SIFThinker: ``sifthinker``; Chain-of-Spot:
+``chain-of-spot``, ``chain-of-spot-native``) ship presets here too. Such a preset names its
+method in ``extra.method`` (CoF when absent), keeps the method's own keys under ``extra``
+(checked by that method's code, e.g. ``core.cos``), and has ``tool_schema: {}`` when the
+method calls no tool; its ``system`` then need not hold ``{tools}`` (decided on the merged
+keys, so a file inheriting such a preset need not repeat it).
+``available_protocols(method="cof")`` lists the presets CoF code reads.
 
 Caching, decided: a loaded protocol is kept in memory per file, and every ``load_protocol``
 call compares the file's (and its inherited files') modification time, size and inode with
