@@ -100,8 +100,9 @@ def test_paper_frames_are_the_exact_pixels(big_jpeg):
 def test_reduced_frames_have_exact_sizes_and_40db(request, image, budget):
     path = request.getfixturevalue(image)
     spec = FrameSpec("qwen2_5_vl", budget, "default")
-    images = SampleImages(ImageRef("path", str(path)), spec, SWEEP)
-    for res in (*SWEEP, None):
+    sweep = (*SWEEP, 288)  # 288 is served by the 2400/8 level only at too small a gap
+    images = SampleImages(ImageRef("path", str(path)), spec, sweep)
+    for res in (*sweep, None):
         exact = exact_frame(path, res, "default", budget)
         reduced = images.frame(res)
         assert reduced.size == exact.size == images.frame_size(res)
