@@ -71,6 +71,15 @@ NEAR_FILTER = Image.Resampling.BILINEAR
 # Samples kept decoded; the loop asks for one sample's resolutions, draws and orders in a row.
 CACHE_SAMPLES = 4
 
+# Bumped whenever the reduced path's pixels change (2: bilinear near-size frames from the
+# first reduce level); a run directory records it, so a resume never mixes two versions.
+REDUCED_REVISION = 2
+
+
+def frames_setting(mode: str) -> str:
+    """What a run directory records for its frames: ``exact``, or ``reduced/<revision>``."""
+    return mode if mode == "exact" else f"{mode}/{REDUCED_REVISION}"
+
 
 def long_side_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     """(w, h) after scaling so the longer side is ``long_side``, keeping the aspect ratio."""
