@@ -145,9 +145,11 @@ def test_family_swap_changes_tool_and_patch_size_together(tiny_model_factory):
     assert any("'qwen2_5_vl'" in e and "qwen3_vl" in e for e in mixed.findings.errors)
 
 
-def test_a_template_of_another_family_is_an_error(tiny_model_factory):
+def test_a_template_of_another_family_is_an_error(tiny_model_factory, monkeypatch):
     """GLM's tool with the Qwen template would train on turns the data never had."""
     from cof_plugins.verl.launcher import prepare
+
+    monkeypatch.setenv("COF_JUDGE_URL", "http://127.0.0.1:9/v1")  # judged, as on a cluster
 
     model = tiny_model_factory("glm4v")
     wrong = prepare(

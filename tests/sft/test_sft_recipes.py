@@ -79,9 +79,13 @@ def test_lora_recipes_name_their_familys_targets(name):
     """The language model's and the projector's linear layers, as the family declares them."""
     from cof_plugins.core.families import get_family
 
+    from .test_sft_projector import treatment
+
     raw = load_recipe(RECIPES / name, ["model_name_or_path=x"])
     if raw["finetuning_type"] == "lora":
-        assert raw["lora_target"] == get_family(_family(name)).llamafactory.lora_targets
+        targets = get_family(_family(name)).llamafactory
+        frozen = treatment(name) == "frozen"  # the header says the projector stays frozen
+        assert raw["lora_target"] == (targets.lm_lora_targets if frozen else targets.lora_targets)
 
 
 def test_paper_recipe_has_the_paper_settings(tiny_model, tmp_path):
@@ -109,7 +113,9 @@ def test_sifthinker_recipe_has_the_release_settings(tiny_model, tmp_path):
     (model, data, training, ft, _), _ = validate_recipe(
         RECIPES / "sifthinker_qwen2_5_vl_7b_lora.yaml", overrides
     )
-    assert (ft.finetuning_type, ft.lora_rank, ft.lora_target) == ("lora", 8, ["all"])
+    lm = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    # The release's `all`: the language model's linear layers (the projector stays frozen).
+    assert (ft.finetuning_type, ft.lora_rank, ft.lora_target) == ("lora", 8, lm)
     assert training.learning_rate == 1e-4 and training.num_train_epochs == 3
     assert training.lr_scheduler_type == "cosine" and training.warmup_ratio == 0.1
     assert (training.per_device_train_batch_size, training.gradient_accumulation_steps) == (2, 8)
