@@ -1,7 +1,11 @@
 """`cof quickstart`: the whole method end to end on this CPU, as the README's main job runs it.
 
 Slow (minutes): it trains the small tiny model through LLaMA-Factory and runs two GRPO steps
-through verl. Every stage's own behaviour is tested in its suite; this test checks they chain.
+through verl. Every stage's own behaviour is tested in its suite; this test checks they chain
+and that the tiny default *learns* the adaptive behaviour: valid zooms where the target is
+not legible in the frame, direct answers where it is, read as numbers from the summary the
+quickstart writes (the same figures its report shows). The run is deterministic (fixed
+seeds, greedy evaluation); the floors sit well below the README's measured figures.
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+FLOOR = 50.0  # percent, the issue's "at least half"; the README quotes the measured rates
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +31,28 @@ def run(tmp_path_factory):
     return done.returncode, out
 
 
-def _summary(out, name):
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def _eval(out, name):
     return json.loads((out / "eval" / name / "summary.json").read_text())["overall"]
 
 
-def test_every_stage_succeeds(run):
+def test_every_stage_succeeds_and_leaves_its_artefact(run):
     code, out = run
-    stages = json.loads((out / "summary.json").read_text())
-    failed = [s for s in stages if s["exit"] != 0]
-    assert code == 0 and not failed, (failed, (out / "quickstart.log").read_text()[-3000:])
-    assert [s["stage"] for s in stages][:2] == ["tiny model", "synthetic data"]
-    assert {"sft", "rl", "export rl", "eval rl", "report"} <= {s["stage"] for s in stages}
+    summary = _summary(out)
+    failed = [s for s in summary["stages"] if s["exit"] != 0]
+    assert code == 0 and summary["ok"] and not failed, (
+        failed,
+        (out / "quickstart.log").read_text()[-3000:],
+    )
+    names = [s["stage"] for s in summary["stages"]]
+    assert names[:2] == ["tiny model", "synthetic data"]
+    assert {"sft", "rl", "export rl", "eval rl", "report", "eval legibility"} <= set(names)
+    missing = [s["artefact"] for s in summary["stages"] if not Path(s["artefact"]).exists()]
+    assert not missing
+    assert all(s["seconds"] > 0 and s["cpu_seconds"] >= 0 for s in summary["stages"])
 
 
 def test_trajectories_mix_direct_answers_and_zooms(run):
@@ -52,21 +69,46 @@ def test_trajectories_mix_direct_answers_and_zooms(run):
     assert 1 in turns and max(turns) >= 2  # some answer directly, some zoom first
 
 
-def test_sft_teaches_the_turn_format(run):
+def test_the_fine_tuned_models_zoom_where_needed_and_answer_where_not(run):
+    """The issue's bar, on numbers: valid zooms on at least half of the illegible questions
+    and direct answers on at least half of the legible ones, after SFT and after RL."""
     _, out = run
-    base, sft = _summary(out, "base"), _summary(out, "sft")
-    assert base["n"] == sft["n"] == 16
-    # The random base model never writes a CoF turn; the fine-tuned one does.
-    assert base["format_ok"] == 0
-    assert sft["format_ok"] > base["format_ok"]
+    rates = _summary(out)["rates"]
+    assert set(rates) == {"base", "sft", "rl"}
+    for name in ("sft", "rl"):
+        r = rates[name]
+        assert r["legible"] >= 4 and r["illegible"] >= 4, r  # both groups are measured
+        assert r["zoom_illegible"] >= FLOOR, (name, r)
+        assert r["direct_legible"] >= FLOOR, (name, r)
+        assert r["format_ok"] > rates["base"]["format_ok"], (name, r)
+    # The random base model never zooms: the behaviour is learnt, not built in.
+    assert rates["base"]["zoom_illegible"] == 0.0
 
 
-def test_rl_trained_and_exported(run):
+def test_rates_agree_with_the_eval_runs_and_the_report(run):
     _, out = run
-    steps = sorted((out / "rl").glob("global_step_*"))
-    assert steps, "no RL checkpoint written"
+    rates = _summary(out)["rates"]
+    stored = json.loads((out / "report" / "adaptive.json").read_text())
+    assert stored["runs"] == rates
+    for name in ("base", "sft", "rl"):
+        overall = _eval(out, name)
+        assert rates[name]["questions"] == overall["n"]
+        assert rates[name]["accuracy"] == overall["accuracy"]
+        assert rates[name]["invalid_calls"] == pytest.approx(overall["invalid_calls"], abs=1e-3)
+    md = (out / "report" / "report.md").read_text()
+    assert "## Adaptive behaviour by legibility" in md
+    row = next(line for line in md.splitlines() if line.startswith("| valid zoom, illegible"))
+    assert f"{rates['sft']['zoom_illegible']:.2f}" in row
+
+
+def test_rl_samples_tool_calls_itself(run):
+    """GRPO from the SFT checkpoint: the model's own sampled rollouts call the tool."""
+    _, out = run
+    steps = _summary(out)["extra"]["rl_metrics"]
+    assert [s["step"] for s in steps] == [1, 2]
+    assert all(s["cof/tool_use/rate"] > 0 for s in steps), steps
+    assert sorted((out / "rl").glob("global_step_*")), "no RL checkpoint written"
     assert (out / "model" / "rl" / "config.json").is_file()
-    assert _summary(out, "rl")["n"] == 16
 
 
 def test_report_shows_three_runs_with_pictures(run):
