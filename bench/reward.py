@@ -11,8 +11,11 @@ Three figures:
   that answers like an OpenAI-compatible judge ("Judgement: 0/1") after ``--latency-ms``;
   all rollouts of a batch run concurrently, as in verl's reward worker, limited by the
   client's own concurrency setting;
-- the share of V*-style multiple-choice answers, in varied phrasings, that the rules
-  settle without a judge call (and how many of those they get right).
+- the share of multiple-choice answers the rules settle without a judge call, over the
+  phrasing corpus ``cof_plugins/testbed/mc_phrasings.jsonl`` (answers worded the way models
+  answer V*, HR-Bench and MME-RealWorld, each with the verdict a careful grader gives), and
+  how many of those verdicts are wrong. Ambiguous entries must stay undecided: a verdict on
+  one counts as wrong.
 """
 
 from __future__ import annotations
@@ -32,22 +35,14 @@ except ImportError:  # run from a checkout without installing
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.judge import JudgeClient, JudgeConfig
 from cof_plugins.testbed.openai_server import FakeOpenAIServer, Reply, slow, truthful_judge
+from cof_plugins.testbed.phrasings import load_phrasings, rules_coverage
 
 SUFFIX = load_protocol().user_suffix
-OPTIONS = ["red", "blue", "green", "yellow"]
 CALL = (
     '<think>The sign is too small.</think> <tool_call>\n{"name": "image_zoom_in_tool", '
     '"arguments": {"bbox_2d": [120, 80, 260, 190]}}\n</tool_call>'
 )
-# V*-style replies for ground truth B ("blue"); (reply, picks B?)
-PHRASINGS = [
-    ("B", True), ("(B)", True), ("B.", True), ("b", True), ("**B**", True), ("\\boxed{B}", True),
-    ("The answer is B", True), ("The answer is (B).", True), ("Answer: B", True),
-    ("Option B", True), ("blue", True), ("Blue.", True), ("(B) blue", True), ("B. blue", True),
-    ("The sign is blue.", True), ("It is (B) blue", True), ("I think B", True),
-    ("A", False), ("(C)", False), ("red", False), ("The answer is D", False), ("A. red", False),
-    ("B or C", False), ("(B) red", False),
-]  # fmt: skip
+PHRASINGS = load_phrasings()
 
 
 def answer_turn(text: str) -> str:
@@ -65,22 +60,16 @@ def extra(zooms: int, **more: object) -> dict:
 
 
 def bench_rules(n: int) -> float:
-    items = [(response(PHRASINGS[i % len(PHRASINGS)][0], i % 3), i % 3) for i in range(n)]
-    info = {"options": OPTIONS, "question": "What colour is the sign?"}
+    """Rollouts/s scored by rules; answers cycle through the phrasing corpus."""
+    items = []
+    for i in range(n):
+        p = PHRASINGS[i % len(PHRASINGS)]
+        info = {"options": list(p.options), "question": p.question}
+        items.append((response(p.answer, i % 3), p.gold, extra(i % 3, **info)))
     start = time.perf_counter()
-    for text, zooms in items:
-        score_with_rules("vstar", text, "B", extra(zooms, **info))
+    for text, gold, info in items:
+        score_with_rules("vstar", text, gold, info)
     return n / (time.perf_counter() - start)
-
-
-def share_settled() -> tuple[float, float]:
-    """(share settled by rules, share of those settled correctly) over PHRASINGS."""
-    settled = right = 0
-    for text, picks_b in PHRASINGS:
-        result = score_with_rules("vstar", response(text, 1), "B", extra(1, options=OPTIONS))
-        settled += result.rule_decided
-        right += result.rule_decided and result.acc == picks_b
-    return settled / len(PHRASINGS), right / max(settled, 1)
 
 
 async def _judge_batch(client: JudgeClient, n: int) -> None:
@@ -125,11 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         f"judge path     : {rate:9.0f} rollouts/s "
         f"(loopback judge, {args.latency_ms:g} ms/reply, concurrency {args.concurrency})"
     )
-    settled, right = share_settled()
+    cover = rules_coverage(PHRASINGS)
     print(
-        f"V*-style MC    : {settled:9.1%} of {len(PHRASINGS)} phrasings settled by rules "
-        f"({right:.0%} of them correctly); the rest go to the judge"
+        f"MC phrasings   : {cover.share:9.1%} of {cover.settleable} settle-able answers settled "
+        f"by rules, {len(cover.wrong)} wrong verdicts ({cover.entries} entries, "
+        f"{cover.entries - cover.settleable} ambiguous ones left to the judge)"
     )
+    for p, got in cover.wrong:
+        print(f"  wrong: {p.id} {p.answer!r} -> {got} (should be {p.verdict})")
     return 0
 
 

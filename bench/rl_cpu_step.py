@@ -2,10 +2,12 @@
 
     python bench/rl_cpu_step.py [--steps 3] [--scripted | --sampled] [--out DIR]
 
-Runs ``python -m cof_plugins.verl.cpu.run tiny_cpu`` (verl's V1 trainer, CPU platform, hf
-rollout) on synthetic data and prints one JSON line: mean/min seconds per step (step 1
-includes warm-up and is reported apart), the actor worker's peak RSS as verl logs it, and
-the peak summed RSS of the whole process tree (driver, Ray, workers, rollout server).
+Runs ``cof rl tiny_cpu`` (verl's V1 trainer, CPU platform, hf rollout) on synthetic data and
+prints one JSON line: mean/min seconds per step (step 1 includes warm-up and is reported
+apart), where the start-up goes (``startup_phases_s``: seconds from one log marker to the
+next, see ``MARKERS``), the actor worker's peak RSS as verl logs it, and the peak summed RSS
+of the whole process tree (driver, Ray, workers, rollout server). tiny_cpu saves a checkpoint
+at step 2 and at the last step (``trainer.save_freq: 2``); those seconds are in the steps.
 ``--scripted`` (default) replays tool-calling turns so that rollouts zoom; ``--sampled``
 lets the random model generate (no tool calls, all rewards 0).
 """
@@ -19,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,24 +76,60 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def run(root: Path, env: dict[str, str], steps: int, response_length: int) -> tuple[list, int]:
+# The first log line of each start-up phase, in order (cof rl, Ray, verl's V1 trainer).
+MARKERS = (
+    ("driver", "ray init kwargs"),  # cof rl: imports, one compose, checks
+    ("ray_start", "Started a local Ray instance"),
+    ("task_runner", "(TaskRunnerV1 pid="),  # its process started, verl imported there
+    ("workers", "all initialize finished"),  # actor/ref FSDP, rollout server, managers
+    ("first_step", "step:1 "),  # includes agent-loop and reward workers started lazily
+)
+
+
+def _watch(proc: subprocess.Popen, log, started: float, seen: dict[str, float]) -> None:
+    """Copy the run's output to ``log``, noting when each marker first appears."""
+    for line in proc.stdout:
+        log.write(line)
+        for name, marker in MARKERS:
+            if name not in seen and marker in line:
+                seen[name] = time.perf_counter() - started
+
+
+def phases(seen: dict[str, float], total: float) -> dict[str, float]:
+    """Seconds spent in each phase: from the previous marker to this one; then to exit."""
+    out, last = {}, 0.0
+    for name, _ in MARKERS:
+        if name in seen:
+            out[name] = round(seen[name] - last, 1)
+            last = seen[name]
+    out["rest_and_shutdown"] = round(total - last, 1)
+    return out
+
+
+def run(root: Path, env: dict[str, str], steps: int, response_length: int) -> tuple:
     args = [
         f"trainer.total_training_steps={steps}",
-        "trainer.save_freq=-1",
         "trainer.test_freq=-1",
         "trainer.logger=[console,file]",
         f"data.max_response_length={response_length}",
     ]
-    cmd = [sys.executable, "-m", "cof_plugins.verl.cpu.run", "tiny_cpu", *args]
+    cmd = [sys.executable, "-m", "cof_plugins.cli", "rl", "tiny_cpu", *args]
+    seen: dict[str, float] = {}
+    started = time.perf_counter()
     with open(root / "run.log", "w") as log:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=root, stdout=log, stderr=log)
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=root, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        reader = threading.Thread(target=_watch, args=(proc, log, started, seen), daemon=True)
+        reader.start()
         ps, peak = psutil.Process(proc.pid), 0
         while proc.poll() is None:
             peak = max(peak, tree_rss(ps))
             time.sleep(0.5)
+        reader.join()
     if proc.returncode:
         raise SystemExit(f"training failed ({proc.returncode}); see {root / 'run.log'}")
-    return [json.loads(x)["data"] for x in (root / "m.jsonl").read_text().splitlines()], peak
+    metrics = [json.loads(x)["data"] for x in (root / "m.jsonl").read_text().splitlines()]
+    return metrics, peak, phases(seen, time.perf_counter() - started)
 
 
 def main() -> None:
@@ -103,7 +142,9 @@ def main() -> None:
     root = args.out or Path(tempfile.mkdtemp(prefix="rl_cpu_step_"))
     root.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    steps, peak = run(root, prepare(root, not args.sampled), args.steps, args.response_length)
+    steps, peak, startup = run(
+        root, prepare(root, not args.sampled), args.steps, args.response_length
+    )
     later = [s["timing_s/step"] for s in steps[1:]] or [steps[0]["timing_s/step"]]
 
     def mean(key: str) -> float:
@@ -117,6 +158,8 @@ def main() -> None:
         "update_actor_s_mean": mean("timing_s/update_actor"),
         "actor_worker_peak_rss_gb": max(s["actor/perf/max_memory_allocated_gb"] for s in steps),
         "process_tree_peak_rss_gb": round(peak / 2**30, 3),
+        "startup_phases_s": startup,
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "wall_s": round(time.time() - started, 1),
     }))  # fmt: skip
 

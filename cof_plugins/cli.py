@@ -8,6 +8,7 @@ Each sub-command lives in ``cof_plugins.commands.<name>`` and exposes
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -26,6 +27,7 @@ COMMAND_MODULES = (
     "rl",
     "cluster",
     "sft",
+    "smoke",
     "export",
 )
 
@@ -57,7 +59,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "accepts_extra", False):
         args.extra = extra
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except OSError as exc:
+        if exc.errno not in _FILE_ERRNOS or not exc.filename:
+            raise
+        print(f"cof {args.command}: {_file_error(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ncof {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# File-system failures a user can fix (a path, permissions, space); others stay tracebacks.
+_FILE_ERRNO_NAMES = "EACCES EPERM ENOENT ENOTDIR EISDIR EROFS ENOSPC EDQUOT EEXIST ENAMETOOLONG"
+_FILE_ERRNOS = frozenset(getattr(errno, n) for n in _FILE_ERRNO_NAMES.split() if hasattr(errno, n))
+
+
+def _file_error(exc: OSError) -> str:
+    """A last resort for commands that did not check a path first: name it and the fix."""
+    where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+    hint = {
+        errno.ENOSPC: "free some space or write elsewhere",
+        errno.ENOENT: "check the path (a folder on the way is missing)",
+    }.get(exc.errno, "check the path and that you may write there")
+    return f"{exc.strerror}: {where}; {hint}"
 
 
 if __name__ == "__main__":

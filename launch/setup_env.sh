@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create a virtual environment for one side of cof-plugins and install it.
 #   bash launch/setup_env.sh cpu   # both trainers, CPU torch stack: tests, quickstart (default)
-#   bash launch/setup_env.sh sft   # GPU SFT side: LLaMA-Factory 0.9.5 (transformers 5.5.x)
+#   bash launch/setup_env.sh sft   # GPU SFT side: LLaMA-Factory 0.9.5 (transformers 5.5.x),
+#                                  # DeepSpeed and liger-kernel (the GPU SFT recipes use both)
 #   bash launch/setup_env.sh rl    # GPU RL/eval side: verl[vllm] 0.9.1 (torch 2.11, transformers 5.9)
 # VENV=path selects the environment folder (default .venv); PYTHON the interpreter (python3.11).
 set -euo pipefail
@@ -22,7 +23,8 @@ case "$side" in
     pip install -q torch==2.14.1 torchvision==0.29.1
     pip install -q -e "$here[cpu-all]" ;;
   sft)
-    pip install -q -e "$here[sft,eval,test]" ;;
+    # sft-gpu: DeepSpeed (ZeRO-3 recipes) and liger-kernel (enable_liger_kernel: true).
+    pip install -q -e "$here[sft,sft-gpu,eval,test]" ;;
   rl)
     pip install -q "verl[vllm]==0.9.1"
     pip install -q -e "$here[rl,eval,math,test]" ;;

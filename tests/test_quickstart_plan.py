@@ -81,7 +81,9 @@ def test_plan_judges_legibility_as_the_training_data_does(tmp_path):
         argv = _argv(plan, name)
         assert argv[argv.index("--large-targets") + 1] == "0.25"
     report = _argv(plan, "report")
-    assert report[report.index("--legibility") + 1] == str(tmp_path / "data/vstar_policy/train.json")
+    assert report[report.index("--legibility") + 1] == str(
+        tmp_path / "data/vstar_policy/train.json"
+    )
     pixels = ["--min-pixels", "3136", "--max-pixels", "50176"]
     for name in ("trajectories", "eval legibility", "eval base", "eval sft", "eval rl"):
         argv = _argv(plan, name)
@@ -115,7 +117,9 @@ def test_rl_metrics_keep_training_steps_only(tmp_path):
 
 def test_a_failed_stage_stops_with_the_command_to_rerun(tmp_path, capsys):
     stages = [
-        quickstart.Stage("bad", ["data", "scenes", str(tmp_path / "o"), "--large-targets", "2"], ""),
+        quickstart.Stage(
+            "bad", ["data", "scenes", str(tmp_path / "o"), "--large-targets", "2"], ""
+        ),
         quickstart.Stage("never", ["ls"], ""),
     ]
     assert quickstart.run_stages(stages) is False

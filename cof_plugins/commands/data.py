@@ -7,7 +7,6 @@ Every command that writes a folder or file also writes a provenance record besid
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -44,6 +43,14 @@ def _family_budget(p: argparse.ArgumentParser) -> None:
         type=int,
         default=PixelBudget.max_pixels,
         help="frame pixel budget: most pixels (the recipe's value)",
+    )
+
+
+def _overwrite(p: argparse.ArgumentParser, what: str = "the output") -> None:
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} if it exists (the old one stays until the new one is complete)",
     )
 
 
@@ -87,11 +94,12 @@ def _add_scenes(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write OUT/test_questions.jsonl in V* Bench's layout (for cof eval)",
     )
+    _overwrite(p, "OUT")
     p.set_defaults(func=_run_scenes)
 
 
 def _run_scenes(args: argparse.Namespace) -> int:
-    from cof_plugins.testbed.synth import KINDS, iter_sizes, write_dataset, write_vstar_layout
+    from cof_plugins.testbed.synth import KINDS, iter_sizes, write_dataset
 
     kinds = [k for k in args.kinds.split(",") if k]
     bad = [k for k in kinds if k not in KINDS]
@@ -99,13 +107,18 @@ def _run_scenes(args: argparse.Namespace) -> int:
         raise SystemExit(f"--kinds: unknown {bad}; choose from {', '.join(KINDS)}")
     if not 0.0 <= args.large_targets <= 1.0:
         raise SystemExit(f"--large-targets: {args.large_targets} is not a share in [0, 1]")
-    path = write_dataset(
-        args.out_dir, args.num, list(iter_sizes(args.sizes)), args.seed, kinds,
-        large_targets=args.large_targets, grid=args.grid,
-    )  # fmt: skip
+    try:
+        sizes = list(iter_sizes(args.sizes))
+        path = write_dataset(
+            args.out_dir, args.num, sizes, args.seed, kinds,
+            overwrite=args.overwrite, vstar=args.vstar,
+            large_targets=args.large_targets, grid=args.grid,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise SystemExit(f"cof data scenes: {exc}") from None
     print(f"wrote {args.num} samples to {path}")
     if args.vstar:
-        print(f"V* layout: {write_vstar_layout(path)}")
+        print(f"V* layout: {path.with_name('test_questions.jsonl')}")
     return 0
 
 
@@ -131,18 +144,24 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-zooms", type=int, default=2, choices=[0, 1, 2, 3])
     p.add_argument("--limit", type=int, help="only the first N annotations")
+    _overwrite(p, "--out")
     p.set_defaults(func=_run_synthesize)
 
 
 def _run_synthesize(args: argparse.Namespace) -> int:
     from cof_plugins.data.policy import PolicyConfig
     from cof_plugins.data.provenance import write_provenance
-    from cof_plugins.data.synthesize import SynthConfig, synthesize
+    from cof_plugins.data.synthesize import SynthConfig, SynthesizeError, synthesize
 
     try:
         policy = PolicyConfig(legible_side=args.legible_side, max_zooms=args.max_zooms)
         cfg = SynthConfig(args.family, _budget(args), args.layout, args.protocol, args.seed, policy)
-        result = synthesize(args.src, args.out, cfg, progress=True, limit=args.limit)
+        result = synthesize(
+            args.src, args.out, cfg, progress=True, limit=args.limit, overwrite=args.overwrite
+        )
+    except SynthesizeError as exc:
+        _report(exc.problems, "problem(s); nothing written")
+        return 1
     except (KeyError, ValueError) as exc:
         raise SystemExit(f"cof data synthesize: {exc}") from None
     write_provenance(args.out, inputs=[args.src], seed=args.seed)
@@ -177,52 +196,14 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="warnings also give exit status 1")
     p.add_argument("--show", type=int, default=20, help="findings printed per check (all: -1)")
     p.add_argument("--report", help="write every finding to this JSON file")
+    _overwrite(p, "--report")
     p.set_defaults(func=_run_validate)
 
 
-def _token_counter(path: str | None):
-    if not path:
-        return None
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(path)
-    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
-
-
 def _run_validate(args: argparse.Namespace) -> int:
-    from collections import Counter
+    from cof_plugins.commands.data_validate import run_validate
 
-    from cof_plugins.data.rows import DataFileError, default_image_dir, read_rows
-    from cof_plugins.data.validate import errors, summary, validate_rows
-
-    try:
-        rows = read_rows(args.file)
-    except DataFileError as exc:
-        raise SystemExit(str(exc)) from None
-    findings = validate_rows(
-        rows,
-        image_dir=default_image_dir(args.file, args.image_dir),
-        family=args.family,
-        budget=_budget(args),
-        cutoff_len=args.cutoff_len,
-        count_tokens=_token_counter(args.tokenizer),
-        decode=args.decode,
-        progress=len(rows) > 500,
-    )
-    shown: Counter = Counter()
-    for f in findings:
-        shown[f.code] += 1
-        if args.show < 0 or shown[f.code] <= args.show:
-            print(f)
-    if args.report:
-        items = [
-            {"row": f.row, "code": f.code, "level": f.level, "message": f.message, "fix": f.fix}
-            for f in findings
-        ]
-        Path(args.report).write_text(json.dumps(items, indent=1) + "\n", encoding="utf-8")
-    print(summary(findings, len(rows)))
-    failed = errors(findings) or (args.strict and findings)
-    return 1 if failed else 0
+    return run_validate(args, _budget(args))
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
@@ -250,6 +231,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
         choices=["canonical", "function-call"],
         help="write canonical rows, or canonical back to function-call style",
     )
+    _overwrite(p, "--out")
     p.set_defaults(func=_run_convert)
 
 
@@ -265,12 +247,14 @@ def _rebase(rows: list[dict], image_dir: Path, out_dir: Path) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import check_output
     from cof_plugins.data.convert import ConvertConfig, convert_rows
     from cof_plugins.data.provenance import write_provenance
     from cof_plugins.data.rows import DataFileError, default_image_dir, read_rows, write_rows
     from cof_plugins.data.styles.function_call import to_function_call
 
     try:
+        check_output(args.out, arg="--out", inputs=[args.src], overwrite=args.overwrite)
         cfg = ConvertConfig(
             args.style,
             args.family,
@@ -316,6 +300,7 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
         help="write the good rows, list the bad ones, exit 0 (default: a benchmark with a bad "
         "row is not written; a training set is written without them, exit status 1)",
     )
+    _overwrite(p, "--out")
     p.set_defaults(func=_run_prepare)
 
 
@@ -333,6 +318,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
             layout=args.layout,
             copy=args.copy_images,
             skip_bad_rows=args.skip_bad_rows,
+            overwrite=args.overwrite,
         )
     except (SnapshotError, ValueError) as exc:
         raise SystemExit(f"cof data prepare {args.dataset}: {exc}") from None
@@ -367,15 +353,18 @@ def _add_to_parquet(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write the good rows and report the bad ones (default: write nothing)",
     )
+    _overwrite(p, "--out")
     p.set_defaults(func=_run_to_parquet)
 
 
 def _run_to_parquet(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import check_output
     from cof_plugins.data.parquet import ParquetConfig, ParquetInputError, write_parquet
     from cof_plugins.data.provenance import write_provenance
     from cof_plugins.data.rows import DataFileError, default_image_dir, read_rows
 
     try:
+        check_output(args.out, arg="--out", inputs=[args.src], overwrite=args.overwrite)
         cfg = ParquetConfig(
             args.family,
             _budget(args),
@@ -392,6 +381,7 @@ def _run_to_parquet(args: argparse.Namespace) -> int:
             cfg,
             drop_invalid=args.drop_invalid,
             progress=True,
+            overwrite=args.overwrite,
         )
     except ParquetInputError as exc:
         _report(exc.problems, "problem(s); nothing written (fix them or pass --drop-invalid)")

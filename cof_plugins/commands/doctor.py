@@ -26,8 +26,6 @@ REQUIREMENTS = (
     ("TransferQueue", ">=0.1.10", "rl", "pip install 'verl[verl-core]==0.9.1'"),
     ("ray", ">=2.40", "rl", "pip install 'ray[default]'"),
     ("vllm", ">=0.11", "rl-gpu", "bash launch/setup_env.sh rl (GPU nodes only)"),
-    ("deepspeed", ">=0.15", "sft-gpu", "pip install deepspeed (ZeRO-3 recipes)"),
-    ("flash-attn", ">=2.6", "gpu", "pip install flash-attn --no-build-isolation (optional)"),
 )
 # LLaMA-Factory 0.9.5 caps transformers below verl's GPU pin: one env cannot hold both on GPUs.
 SFT_TRANSFORMERS = SpecifierSet(">=4.55,<5.6")
@@ -62,7 +60,28 @@ def _version(dist: str) -> str | None:
 
 
 def checks() -> list[Check]:
-    return [Check(n, _version(n), w, s, f) for n, w, s, f in REQUIREMENTS]
+    """The core requirements, then the optional packages SFT recipes ask for by key."""
+    from cof_plugins.llamafactory.packages import PACKAGES
+
+    found = [Check(n, _version(n), w, s, f) for n, w, s, f in REQUIREMENTS]
+    for p in PACKAGES:
+        wanted = p.requirement.removeprefix(p.name)
+        found.append(Check(p.name, _version(p.name), wanted, "sft-gpu", f"{p.pip} ({p.key})"))
+    return found
+
+
+def recipe_needs() -> list[tuple[str, list]]:
+    """(shipped SFT recipe, the optional packages it asks for that are missing here)."""
+    from omegaconf import OmegaConf
+
+    from cof_plugins.assets import recipes_dir
+    from cof_plugins.llamafactory.packages import missing
+
+    out = []
+    for path in sorted((recipes_dir() / "sft").glob("*.yaml")):
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        out.append((f"recipes/sft/{path.name}", missing(raw)))
+    return out
 
 
 def devices() -> list[str]:
@@ -87,7 +106,9 @@ def runnable(found: dict[str, Check], gpus: list[str]) -> dict[str, bool]:
     return {
         "recipes/sft/tiny_cpu.yaml": ok("torch", "llamafactory") and sft_tf,
         "recipes/rl/tiny_cpu.yaml": ok("torch", "verl", "TransferQueue", "ray"),
-        "recipes/sft/* (GPU)": bool(gpus) and ok("torch", "llamafactory", "deepspeed") and sft_tf,
+        "recipes/sft/* (GPU)": bool(gpus)
+        and ok("torch", "llamafactory", "deepspeed", "liger-kernel")
+        and sft_tf,
         "recipes/rl/* (GPU)": bool(gpus) and ok("torch", "verl", "TransferQueue", "ray", "vllm"),
     }
 
@@ -107,6 +128,11 @@ def run(args: argparse.Namespace) -> int:
     print("\nrecipes this environment can run:")
     for recipe, can in runnable(found, gpus).items():
         print(f"  {'yes' if can else 'no ':<4} {recipe}")
+    lacking = [(recipe, pkgs) for recipe, pkgs in recipe_needs() if pkgs]
+    if lacking:
+        print("\nSFT recipes that ask for packages missing here (--smoke runs them without):")
+        for recipe, pkgs in lacking:
+            print(f"  {recipe}: " + "; ".join(f"{p.key} -> {p.pip}" for p in pkgs))
     fixes = [c for c in found.values() if not c.ok and (c.side in ("all", "sft", "rl") or gpus)]
     if fixes:
         print("\nto fix:")

@@ -8,7 +8,10 @@
     cof viz rollouts.jsonl --index 3 -o traj.png
 
 A run directory is resumable: run the same ``cof eval`` again after a crash or a kill and
-only the missing samples run.
+only the missing samples run. One ``cof eval`` at a time per run directory (a lock).
+
+    cof eval ... --samples 4 --temperature 0.7      # Avg@4 and pass@4, seeded per question
+    cof eval ... --shuffle-options 3                 # original order plus 3 shuffled ones
 """
 
 from __future__ import annotations
@@ -90,23 +93,48 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--run-dir", required=True, type=Path, help="results go here (resumable)")
     run.add_argument("--batch-size", type=int, default=8, help="trajectories in flight per turn")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0, help="seeds draws, shuffles, bootstrap")
+    run.add_argument(
+        "--samples", type=int, default=1, help="trajectories per question (Avg@k, pass@k)"
+    )
+    run.add_argument(
+        "--temperature", type=float, default=0.0, help="sampling temperature (0: greedy)"
+    )
+    run.add_argument(
+        "--shuffle-options",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also evaluate N seeded shuffles of each question's options (answer follows)",
+    )
+    run.add_argument(
+        "--exact-frames",
+        action="store_true",
+        help="decode inputs in full and resize twice, as the release does (default: one "
+        "reduced decode per input; --profile paper always uses exact frames)",
+    )
     run.add_argument("--no-judge", action="store_true", help="never call the LLM judge")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import check_writable
     from cof_plugins.eval.backends import BackendUnavailable
     from cof_plugins.eval.benchmarks import BenchmarkError
     from cof_plugins.eval.store import RunDirError
 
     try:
+        check_writable(args.run_dir, "--run-dir")  # before any model loads
         spec = spec_from_args(args)
         from cof_plugins.eval.runner import run_eval
 
         summary = run_eval(spec, args.run_dir, progress=not args.no_progress)
     except (BenchmarkError, RunDirError, BackendUnavailable, ValueError) as exc:
         print(f"cof eval: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}:" if exc.filename else ""
+        print(f"cof eval:{where} {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(format_summary(summary))
     print(f"results in {args.run_dir}; `cof report {args.run_dir} -o REPORT_DIR` for a report")
@@ -121,7 +149,8 @@ def spec_from_args(args: argparse.Namespace):
         family=args.family, protocol=args.protocol, min_pixels=args.min_pixels,
         max_pixels=args.max_pixels, crop_max_pixels=args.crop_max_pixels,
         max_turns=args.max_turns, max_images=args.max_images, max_new_tokens=args.max_new_tokens,
-        profile=args.profile, batch_size=args.batch_size,
+        profile=args.profile, batch_size=args.batch_size, temperature=args.temperature,
+        exact_frames=args.exact_frames,
     )  # fmt: skip
     options: dict = {}
     if args.backend == "openai":
@@ -134,24 +163,35 @@ def spec_from_args(args: argparse.Namespace):
         benchmark=args.data, model=args.model, backend=args.backend, format=args.format,
         image_root=args.image_root, limit=args.limit, skip_bad_rows=args.skip_bad_rows,
         loop=loop, sweep=parse_sweep(args.sweep), seed=args.seed, judge=not args.no_judge,
-        backend_options=options,
+        samples=args.samples, shuffle_options=args.shuffle_options, backend_options=options,
     )  # fmt: skip
 
 
 def format_summary(summary: dict) -> str:
-    """A few lines for the terminal: overall, then per resolution when sweeping."""
+    """A few lines for the terminal: overall, per category, per resolution when sweeping."""
 
     def line(name: str, s: dict) -> str:
         acc = "-" if s["accuracy"] is None else f"{s['accuracy']:.2f}"
+        ci = s.get("accuracy_ci")
+        ci_text = f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
+        extra = f"  pass@{s['k']} {s['pass_at_k']:.2f}" if s.get("pass_at_k") is not None else ""
         return (
-            f"{name:<14} acc {acc:>6}  n {s['n']:>5}  zoom {s['zoom_calls'] or 0:.2f}  "
-            f"tokens {s['gen_tokens'] or 0:.0f}  images {s['images'] or 0:.2f}"
+            f"{name:<14} acc {acc:>6} {ci_text:<14} n {s['n']:>5}  "
+            f"zoom {s['zoom_calls'] or 0:.2f}  tokens {s['gen_tokens'] or 0:.0f}  "
+            f"images {s['images'] or 0:.2f}{extra}"
         )
 
     lines = [line("overall", summary["overall"])]
     lines += [line(c, s) for c, s in summary["by_category"].items()]
     if len(summary["by_resolution"]) > 1:
         lines += [line(f"@{r}", p["overall"]) for r, p in summary["by_resolution"].items()]
+    orders = summary.get("option_orders")
+    if orders:
+        lines.append(
+            f"option orders  original {orders['original']['accuracy']}  shuffled "
+            f"{orders['shuffled']['accuracy']}  verdict changes with the order for "
+            f"{orders['changed']}/{orders['questions']} questions"
+        )
     return "\n".join(lines)
 
 
@@ -180,16 +220,18 @@ def _add_report(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import OutputError, check_writable
     from cof_plugins.eval.adaptive import LegibilityError
     from cof_plugins.eval.report import build_report
     from cof_plugins.eval.store import RunDirError
 
     try:
+        check_writable(args.output, "-o/--output")
         md, page = build_report(
             args.run_dirs, args.output, trajectories=args.trajectories,
             legibility=args.legibility,
         )  # fmt: skip
-    except (RunDirError, LegibilityError) as exc:
+    except (RunDirError, OutputError, LegibilityError) as exc:
         print(f"cof report: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {md} and {page}")
@@ -221,15 +263,26 @@ def _add_viz(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_viz(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import check_writable
     from cof_plugins.eval.viz import render
 
     try:
+        check_writable(args.output.parent, "-o/--output")
         drawn = _drawing(args)
     except (OSError, ValueError, IndexError, KeyError) as exc:
         print(f"cof viz: {exc}", file=sys.stderr)
         return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    render(drawn).save(args.output)
+    import io
+
+    from cof_plugins.eval.store import write_atomic
+
+    buffer = io.BytesIO()
+    render(drawn).save(buffer, format="PNG")
+    try:
+        write_atomic(args.output, buffer.getvalue())
+    except OSError as exc:
+        print(f"cof viz: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"wrote {args.output}")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-pixels", type=int, help="image processor min_pixels")
     p.add_argument("--max-pixels", type=int, help="image processor max_pixels")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out if it holds files (the old model stays until the new one is complete)",
+    )
     p.set_defaults(func=run)
+
+
+def _check_out(args: argparse.Namespace, *more: str | None) -> None:
+    """--out may be neither an input (adapter, base, checkpoint) nor silently replaced."""
+    from cof_plugins.core.atomic import check_output
+
+    inputs = [p for p in (args.adapter, args.rl_checkpoint, args.base, *more) if p]
+    local = [p for p in inputs if Path(p).exists()]  # a hub id is not a folder here
+    check_output(args.out, arg="--out", inputs=local, overwrite=args.overwrite, folder=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from cof_plugins.llamafactory.export import export, plan_export
 
     try:
+        _check_out(args)
         budget = None
         if args.min_pixels or args.max_pixels:
             default = PixelBudget()
@@ -60,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             template=args.template,
             budget=budget,
         )
+        _check_out(args, plan.adapter, plan.base)
     except (RecipeError, ValueError) as exc:
         print(f"cof export: error: {exc}", file=sys.stderr)
         return 2

@@ -23,7 +23,6 @@ each quickstart doubles as a worked example.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shlex
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.atomic import write_json
 from cof_plugins.core.registry import Registry, RegistryError
 
 Method = Callable[[Path, dict[str, Any]], dict[str, Any]]
@@ -167,11 +167,9 @@ def stage_rows(stages: Sequence[Stage]) -> list[dict[str, Any]]:
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> Path:
-    """``OUT/summary.json``, written to a temporary file first and then renamed."""
+    """``OUT/summary.json``, written atomically (``core.atomic``)."""
     path = out / "summary.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_json(path, summary, indent=1)
     return path
 
 

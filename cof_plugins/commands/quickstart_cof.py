@@ -88,14 +88,17 @@ def _data_stages(plan: Plan) -> list[Stage]:
     s = plan.settings
     raw, sft, vstar = plan.path("data", "raw"), plan.path("data", "sft"), plan.path("data", "vstar")
     policy = plan.path("data", "vstar_policy")
-    scenes = f"data scenes {{o}} --large-targets {s.large_targets} " + ("--grid " if s.grid else "")
-    synth = f"data synthesize --from {{a}} --out {{o}} --family {FAMILY} {PIXELS} "
+    scenes = f"data scenes {{o}} --overwrite --large-targets {s.large_targets} " + (
+        "--grid " if s.grid else ""
+    )
+    synth = f"data synthesize --from {{a}} --out {{o}} --family {FAMILY} {PIXELS} --overwrite "
     synth += f"--legible-side {s.legible_side:g}"
     return [
         Stage(
             "tiny model",
             command(
-                f"tiny-model {{m}} --family {FAMILY} --size {s.size}", m=plan.path("model", "base")
+                f"tiny-model {{m}} --family {FAMILY} --size {s.size} --overwrite",
+                m=plan.path("model", "base"),
             ),
             plan.path("model", "base"),
         ),
@@ -149,7 +152,9 @@ def _sft_stages(plan: Plan) -> list[Stage]:
         ),
         Stage(
             "export sft",
-            command("export --adapter {a} --base {b} --out {o}", a=run, b=base, o=model),
+            command(
+                "export --adapter {a} --base {b} --out {o} --overwrite", a=run, b=base, o=model
+            ),
             model,
         ),
     ]
@@ -162,7 +167,7 @@ def _rl_stages(plan: Plan) -> list[Stage]:
     reads the tool-use rate of the model's own sampled rollouts.
     """
     rl_data, run, model = plan.path("data", "rl"), plan.path("rl"), plan.path("model", "rl")
-    parquet = "data to-parquet --from {f} --out {o} --family " + FAMILY + " " + PIXELS
+    parquet = f"data to-parquet --from {{f}} --out {{o}} --family {FAMILY} {PIXELS} --overwrite"
     return [
         Stage(
             "rl data",
@@ -196,7 +201,9 @@ def _rl_stages(plan: Plan) -> list[Stage]:
         ),
         Stage(
             "export rl",
-            command(f"export --rl-checkpoint {{c}} --out {{o}} {PIXELS}", c=run, o=model),
+            command(
+                f"export --rl-checkpoint {{c}} --out {{o}} {PIXELS} --overwrite", c=run, o=model
+            ),
             model,
         ),
     ]

@@ -1,10 +1,12 @@
 """``cof rl`` and ``cof validate``: GRPO with verl from a recipe, and a dry check of one.
 
-``cof rl RECIPE [OVERRIDES...]`` composes the recipe over verl's own config, checks it as
-``cof validate`` does, and starts verl's trainer in this process. ``RECIPE`` is a YAML path or
-the name of a shipped recipe (``paper_qwen2_5_vl_7b_grpo``, ``qwen3_vl_8b_grpo``, ...);
+``cof rl RECIPE [OVERRIDES...]`` composes the recipe over verl's own config once, checks it as
+``cof validate`` does, and starts verl's trainer in this process on the device the composed
+config names (``trainer.device: cpu`` selects cof-plugins' CPU platform). ``RECIPE`` is a
+YAML path or the name of a shipped recipe (``paper_qwen2_5_vl_7b_grpo``, ``tiny_cpu``, ...);
 OVERRIDES are Hydra overrides (``data.train_batch_size=32``, ``+key=value`` for new keys).
-Options go before RECIPE.
+``--smoke`` runs one real step of the recipe on this CPU with a tiny model, changing only the
+keys ``recipes/rl/overlays/smoke.yaml`` declares (it prints them). Options go before RECIPE.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _common(rl)
     rl.add_argument(
         "--ignore-errors", action="store_true", help="start even if the checks report errors"
+    )
+    rl.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one real GRPO step on this CPU: tiny model of the recipe's family, CPU device, "
+        "small sizes; every other key as written (prints the keys it changed)",
     )
     rl.set_defaults(func=run)
     validate = subparsers.add_parser(
@@ -83,23 +91,9 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _on_cpu(args: argparse.Namespace) -> bool:
-    """Whether the composed recipe asks for ``trainer.device: cpu`` (decided before verl's
-    trainer is imported, because verl picks its platform at import time)."""
-    from cof_plugins.verl.recipe import RecipeError, compose_recipe
-
-    try:
-        return compose_recipe(args.recipe, args.overrides).trainer.get("device") == "cpu"
-    except RecipeError:
-        return False  # _prepare reports it
-
-
 def run(args: argparse.Namespace) -> int:
-    cpu = _on_cpu(args)
-    if cpu:
-        from cof_plugins.verl.cpu.run import select_cpu_here
-
-        select_cpu_here()
+    if args.smoke:
+        return _smoke(args)
     prepared = _prepare(args)
     if prepared is None:
         return 1
@@ -109,12 +103,19 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from cof_plugins.verl.launcher import train
 
-    if cpu:
-        import os
-
-        from cof_plugins.verl.cpu.run import FORWARDED_ENV, route_cpu_registration
-
-        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-        route_cpu_registration(prepared.config, env)
     train(prepared.config)
+    return 0
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from cof_plugins.verl.recipe import RecipeError
+    from cof_plugins.verl.smoke import run_smoke
+
+    try:
+        result = run_smoke(args.recipe, args.overrides)
+    except (RecipeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    where = result.checkpoint or "no checkpoint written"
+    print(f"smoke passed: {result.recipe.name}, one step in {result.seconds:.0f} s ({where})")
     return 0

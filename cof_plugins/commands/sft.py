@@ -1,4 +1,10 @@
-"""``cof sft RECIPE [key=value ...]``: supervised fine-tuning through LLaMA-Factory."""
+"""``cof sft RECIPE [key=value ...]``: supervised fine-tuning through LLaMA-Factory.
+
+``--dry-run`` resolves and checks everything a launch would, including LLaMA-Factory's own
+argument parser in the launch environment (``llamafactory.dry_run.CONFIG_CHECKS``), and
+exits 1 with each problem and its fix. ``--smoke`` trains one real step on this CPU with a
+tiny model, changing only the keys ``recipes/sft/overlays/smoke.yaml`` declares.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +40,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="resolve, check and write the run files, but do not train",
+        help="resolve, check the data, ask LLaMA-Factory's own parser (as the launch would) "
+        "and write the run files, but do not train; exit 1 on any problem",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one real step on this CPU: tiny model of the recipe's family, CPU device, "
+        "small sizes; every other key as written (prints the keys it changed)",
     )
     p.add_argument(
         "--preview",
@@ -63,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"cof sft: error: unrecognized arguments: {' '.join(unknown)}", file=sys.stderr)
         return 2
     try:
+        if args.smoke:
+            return _smoke(args.recipe, overrides)
         topology = Topology.from_env(
             nproc_per_node=args.nproc_per_node,
             nnodes=args.nnodes,
@@ -74,12 +89,39 @@ def run(args: argparse.Namespace) -> int:
         out = run_sft(
             args.recipe, overrides, topology, check=not args.skip_data_checks, dry_run=dry
         )
+        if args.preview:
+            _preview(out, args.preview)
+        elif args.dry_run:
+            return _dry_run(out)
     except (RecipeError, PreflightError, ValueError) as exc:
         print(f"cof sft: error: {exc}", file=sys.stderr)
         return 2
-    if args.preview:
-        _preview(out, args.preview)
     print(f"cof sft: {'checked' if dry else 'trained'}; outputs in {out}")
+    return 0
+
+
+def _dry_run(out) -> int:
+    from cof_plugins.llamafactory.config import CONFIG_FILE
+    from cof_plugins.llamafactory.dry_run import run_checks
+
+    findings = run_checks(out / CONFIG_FILE)
+    for finding in findings:
+        print(f"cof sft: error: {finding}", file=sys.stderr)
+    if findings:
+        print(f"cof sft: dry run found {len(findings)} problem(s); run files in {out}")
+        return 1
+    print(f"cof sft: dry run passed (data, template, LLaMA-Factory's parser); run files in {out}")
+    return 0
+
+
+def _smoke(recipe: str, overrides: list[str]) -> int:
+    from cof_plugins.llamafactory.smoke import run_smoke
+
+    result = run_smoke(recipe, overrides)
+    print(
+        f"cof sft: smoke passed: {result.recipe.name}, one step in {result.seconds:.0f} s "
+        f"(train loss {result.train_loss}); outputs in {result.output}"
+    )
     return 0
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 USAGE = "cof sft migrate RELEASE.yaml [--dataset-info dataset_info.json] --out RECIPE.yaml"
@@ -39,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    from cof_plugins.core.atomic import check_output, write_text
     from cof_plugins.llamafactory.config import RecipeError, load_recipe
     from cof_plugins.llamafactory.release import migrated_recipe, release_changes
 
@@ -48,14 +47,15 @@ def main(argv: list[str]) -> int:
         info = _read_info(info_path) if info_path else None
         base = info_path.parent if info_path else args.release.parent
         changes = release_changes(config, info, base)
-        _check_out(args.out, [args.release, info_path], args.overwrite)
+        inputs = [args.release, info_path]
+        check_output(args.out, arg="--out", inputs=inputs, overwrite=args.overwrite)
     except (RecipeError, ValueError) as exc:
         print(f"cof sft migrate: error: {exc}", file=sys.stderr)
         return 2
     if not changes:
         print(f"{args.release}: nothing to map; use it with `cof sft` as it is")
         return 0
-    _write_atomic(args.out, migrated_recipe(config, changes, args.release.name))
+    write_text(args.out, migrated_recipe(config, changes, args.release.name))
     for change in changes:
         print(f"  {change.line()}")
     print(f"wrote {args.out}; check it with: cof sft {args.out} --dry-run")
@@ -79,23 +79,3 @@ def _read_info(path: Path) -> dict:
     if not isinstance(info, dict):
         raise ValueError(f"--dataset-info {path}: expected a JSON object of dataset entries")
     return info
-
-
-def _check_out(out: Path, inputs: list[Path | None], overwrite: bool) -> None:
-    resolved = out.expanduser().resolve()
-    if any(p is not None and p.expanduser().resolve() == resolved for p in inputs):
-        raise ValueError(f"--out {out} is one of the inputs; choose another file")
-    if resolved.exists() and not overwrite:
-        raise ValueError(f"--out {out} exists; pass --overwrite to replace it")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cof_plugins.core.frame import FAMILIES
 
@@ -23,12 +24,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="tiny",
         help="tiny: fastest (tests); small: about 1M parameters, learns the CoF format on CPU",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace DIR if it holds files (the old model stays until the new one is complete)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import OutputError, check_output, replace_dir
     from cof_plugins.testbed.tiny_model import SIZES, build_tiny_model
 
-    out = build_tiny_model(args.out_dir, args.family, seed=args.seed, size=SIZES[args.size])
+    try:
+        out = check_output(args.out_dir, arg="DIR", overwrite=args.overwrite, folder=True)
+    except OutputError as exc:
+        print(f"cof tiny-model: {exc}", file=sys.stderr)
+        return 2
+    with replace_dir(out) as stage:  # the folder appears complete or not at all
+        build_tiny_model(stage, args.family, seed=args.seed, size=SIZES[args.size])
     print(f"tiny {args.family} model written to {out}")
     return 0

@@ -75,11 +75,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--clamp", action="store_true", help="clip out-of-range boxes")
     parser.add_argument("-o", "--output", type=Path, help="crop path (default <stem>_zoom.png)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing crop and preview"
+    )
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    from cof_plugins.core.atomic import OutputError, check_output
     from cof_plugins.core.parser import ZOOM_TOOL, call_from_arguments
     from cof_plugins.core.zoom import ImageLoadError, load_image
     from cof_plugins.core.zoom_step import StepConfig, make_frame, run_call
@@ -94,22 +98,45 @@ def run(args: argparse.Namespace) -> int:
         step = StepConfig.for_stage(
             args.profile, args.stage, family=args.family, suffix="", coords=args.coords, zoom=zoom
         )
+        output, preview = _outputs(args, check_output)
         image = load_image(args.image)
-    except (ValueError, TypeError) as exc:
+        frame = make_frame(image, args.family, budget, args.profile)
+    except OutputError as exc:
         print(f"cof zoom: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as exc:  # unreadable image, bad budget, > 200:1 image
+        print(f"cof zoom: {args.image}: {exc}", file=sys.stderr)
         return 1 if isinstance(exc, ImageLoadError) else 2
-    frame = make_frame(image, args.family, budget, args.profile)
     call = call_from_arguments(ZOOM_TOOL, {"bbox_2d": _box_values(args.bbox)})
     outcome = run_call(call, frame, image, step)
     if outcome.image is None:
         print(outcome.message)
         return 2
-    output = args.output or Path(f"{args.image.stem}_zoom.png")
-    preview = output.with_name(f"{output.stem}_preview.png")
-    outcome.image.save(output)
-    _preview(frame, outcome).save(preview)
+    _save(outcome.image, output)
+    _save(_preview(frame, outcome), preview)
     _report(args, image.size, frame.size, step.zoom.factor, outcome, output, preview)
     return 0
+
+
+def _outputs(args: argparse.Namespace, check_output) -> tuple[Path, Path]:
+    """The crop and preview paths, checked: never the image itself, never silently replaced."""
+    output = args.output or Path(f"{args.image.stem}_zoom.png")
+    preview = output.with_name(f"{output.stem}_preview.png")
+    for path, arg in ((output, "-o/--output"), (preview, "-o/--output (its preview)")):
+        check_output(path, arg=arg, inputs=[args.image], overwrite=args.overwrite)
+    return output, preview
+
+
+def _save(image: Image.Image, path: Path) -> None:
+    """Write a PNG atomically (the format from the suffix, PNG when it names none)."""
+    from PIL import Image as PILImage
+
+    from cof_plugins.core.atomic import replace_file
+
+    ext = path.suffix.lower()
+    fmt = PILImage.registered_extensions().get(ext, "PNG")
+    with replace_file(path) as temp:
+        image.save(temp, format=fmt)
 
 
 def _box_values(text: str) -> list[object]:

@@ -4,6 +4,10 @@ Every matcher returns True, False, or None = undecided. None is the honest answe
 rule cannot tell (two letters, text matching several options, long free text that merely
 contains the ground truth): the caller then asks the judge instead of guessing, so a rule
 never marks a right answer wrong through a formatting quirk.
+
+Multiple-choice answers are read by ``core.choices`` (see there for the rules). Every
+matcher reads at most ``MAX_ANSWER_CHARS`` of model text, and only with linear-time code:
+a longer answer is undecided and goes to the judge.
 """
 
 from __future__ import annotations
@@ -11,10 +15,15 @@ from __future__ import annotations
 import re
 import string
 import threading
-from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+
+from cof_plugins.core.choice_text import Options, option_map, option_texts
+from cof_plugins.core.choices import MAX_ANSWER_CHARS, read_choice
+from cof_plugins.core.parser import last_boxed
 
 KINDS = ("multiple_choice", "open", "math")
-Options = Sequence[str] | Mapping[str, str] | None
+MAX_MATH_CHARS = 512
+MAX_MATH_DEPTH = 5  # "\\boxed{\\left(\\frac{1}{\\sqrt{2}}, 0\\right)}" is 4 deep
 
 # fmt: off
 _WORDS_0_20 = (
@@ -30,27 +39,21 @@ _NON_DECIMAL_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)")
 _BOXED = re.compile(r"^\\boxed\{(.*)\}$", re.S)
 _TAGS = re.compile(r"</?answer>")
 _BARE = re.compile(r"^\(?([A-Za-z])\)?[.:)]?$")
-_LEADING = re.compile(r"^(?:\(([A-Za-z])\)|([A-Za-z])\)|([A-Z])[.:])\s*(.+)$", re.S)
-_LIST = re.compile(r"^\(?[A-Za-z]\)?(?:\s*(?:,|/|&|\bor\b|\band\b)\s*\(?[A-Za-z]\)?)+\.?$", re.I)
-# Keywords match in any case; a bare letter only in upper case ("answer is a cat" is text).
-_PHRASE = re.compile(
-    r"\b(?i:answer|option|choice)\s*(?i:is|would be|should be)?\s*[:\-–]?\s*(?i:option\s*)?"
-    r"(?:\(([A-Za-z])\)|([A-Z])(?![A-Za-z0-9]))"
-    r"(\s*(?:,|/|&|\bor\b|\band\b)\s*\(?[A-Z]\b)?"
-)
-_PARENS = re.compile(r"(?<!\w)\(([A-Za-z])\)")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_MINUS = re.compile(r"(?<![\w.])-(?=\d)")  # a sign, not a hyphen: "-1", not "3-4" or "New-York"
+_SIGN = "\u2212"  # stands for the sign while ASCII punctuation is dropped
 _ANSWER_PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is\s*:?|:)\s*", re.I)
 _YES_NO = {"yes", "no"}
 
 
 def normalize_answer(s: str) -> str:
-    """Lowercase, drop punctuation (keeping decimal points), articles and extra spaces;
-    number words zero..twenty become digits."""
-    text = s.lower().replace("'", "").replace("’", "")
+    """Lowercase, drop punctuation (keeping decimal points and a number's minus sign),
+    articles and extra spaces; number words zero..twenty become digits."""
+    text = s.lower().replace("'", "").replace("’", "").replace(_SIGN, "-")
     text = _NON_DECIMAL_DOT.sub(" ", _THOUSANDS.sub("", text))
-    words = _PUNCT.sub(" ", text).split()
-    return " ".join(_NUMBER_WORDS.get(w, w) for w in words if w not in _ARTICLES)
+    words = _PUNCT.sub(" ", _MINUS.sub(_SIGN, text)).split()
+    kept = (_NUMBER_WORDS.get(w, w) for w in words if w not in _ARTICLES)
+    return " ".join(kept).replace(_SIGN, "-")
 
 
 def _clean(pred: str) -> str:
@@ -60,124 +63,48 @@ def _clean(pred: str) -> str:
     return boxed.group(1).strip() if boxed else text
 
 
-def _option_map(options: Options) -> dict[str, str]:
-    """Letter -> option text; list options are lettered A, B, ... and may carry a label."""
-    if options is None:
-        return {}
-    if isinstance(options, Mapping):
-        return {str(k).strip("() .").upper(): str(v) for k, v in options.items()}
-    if isinstance(options, str):
-        raise ValueError("options must be a list of option texts or a letter->text mapping")
-    letters = string.ascii_uppercase
-    if len(options) > len(letters):
-        raise ValueError(f"at most {len(letters)} options are supported, got {len(options)}")
-    return {letters[i]: _strip_label(str(o), letters[i]) for i, o in enumerate(options)}
-
-
-def _strip_label(option: str, letter: str) -> str:
-    match = _LEADING.match(option.strip())
-    if match and _leading_parts(match)[0] == letter:
-        return _leading_parts(match)[1]
-    return option
-
-
-def _valid_letters(options: Options) -> set[str]:
-    mapping = _option_map(options)
-    return set(mapping) if mapping else set(string.ascii_uppercase)
-
-
-def _text_to_letter(text: str, options: Options) -> str | bool | None:
-    """The one option whose text equals ``text`` (normalised); False when several match."""
-    target = normalize_answer(text)
-    if not target:
-        return None
-    hits = {k for k, v in _option_map(options).items() if normalize_answer(v) == target}
-    if len(hits) > 1:
-        return False
-    return hits.pop() if hits else None
-
-
 def extract_choice(pred: str, options: Options = None) -> str | None:
     """The option letter ``pred`` picks, or None when there is none or it is ambiguous."""
-    text = _ANSWER_PREFIX.sub("", _clean(pred))
-    letters = _valid_letters(options)
-    by_text = _text_to_letter(text, options)
-    if by_text is not None:
-        return by_text or None
-    if _LIST.match(text):
-        return None
-    for rule in (_bare_letter, _leading_letter, _phrase_letter, _parenthesised_letter):
-        found = rule(text, options)
-        if found is not None:
-            return found if found in letters and _mentions(text) <= {found} else None
+    reading = read_choice(pred, options)
+    if isinstance(reading, str) and reading in option_texts(options).letters:
+        return reading
     return None
 
 
-def _mentions(text: str) -> set[str]:
-    """Every letter the text names as a choice: "(B)", "answer is B", "option C"."""
-    named = {m.upper() for m in _PARENS.findall(text)}
-    return named | {(m.group(1) or m.group(2)).upper() for m in _PHRASE.finditer(text)}
-
-
-def _bare_letter(text: str, options: Options) -> str | None:
-    match = _BARE.match(text)
-    return match.group(1).upper() if match else None
-
-
-def _leading_letter(text: str, options: Options) -> str | None:
-    """ "B) text" / "(B) text": refused ("") when the text names a different option."""
-    match = _LEADING.match(text)
-    if not match:
-        return None
-    letter, rest = _leading_parts(match)
-    by_text = _text_to_letter(rest, options)
-    return letter if by_text in (None, letter) else ""
-
-
-def _leading_parts(match: re.Match[str]) -> tuple[str, str]:
-    letter = match.group(1) or match.group(2) or match.group(3)
-    return letter.upper(), match.group(4)
-
-
-def _phrase_letter(text: str, options: Options) -> str | None:
-    """ "The answer is B", "Option (C)": one distinct letter, else refused ("")."""
-    found = set()
-    for match in _PHRASE.finditer(text):
-        if match.group(3):  # "answer is B or C"
-            return ""
-        found.add((match.group(1) or match.group(2)).upper())
-    if not found:
-        return None
-    return found.pop() if len(found) == 1 else ""
-
-
-def _parenthesised_letter(text: str, options: Options) -> str | None:
-    found = {m.upper() for m in _PARENS.findall(text)}
-    if not found:
-        return None
-    return found.pop() if len(found) == 1 else ""
-
-
 def match_choice(pred: str, gt: str, options: Options = None) -> bool | None:
-    """Does ``pred`` pick the ground-truth option? ``gt`` is a letter or the option text."""
+    """Does ``pred`` pick the ground-truth option? ``gt`` is a letter or the option text.
+
+    False also when the answer picks no option, a letter that is not an option, or one of
+    several options none of which is the ground truth ("A or C" for B).
+    """
     gt_letter = _gt_letter(gt, options)
     if gt_letter is None:
+        if len(pred) > MAX_ANSWER_CHARS:
+            return None
         same_text = normalize_answer(_clean(pred)) == normalize_answer(gt) != ""
         return True if same_text else None
-    picked = extract_choice(pred, options)
-    return None if picked is None else picked == gt_letter
+    reading = read_choice(pred, options)
+    if reading is None:
+        return None
+    if isinstance(reading, frozenset):
+        return None if gt_letter in reading else False
+    return reading == gt_letter
 
 
 def _gt_letter(gt: str, options: Options) -> str | None:
+    valid = option_texts(options).letters
     bare = _BARE.match(gt.strip())
-    if bare and bare.group(1).upper() in _valid_letters(options):
+    if bare and bare.group(1).upper() in valid:
         return bare.group(1).upper()
-    by_text = _text_to_letter(gt, options)
-    return by_text or None
+    target = normalize_answer(gt)
+    hits = [k for k, v in option_map(options).items() if target and normalize_answer(v) == target]
+    return hits[0] if len(hits) == 1 else None
 
 
 def match_short(pred: str, gt: str) -> bool | None:
     """Short-answer match: decides equal texts, numbers and yes/no; else None (ask a judge)."""
+    if len(pred) > MAX_ANSWER_CHARS:
+        return None  # left to the judge; rules read a bounded text only
     p = normalize_answer(_ANSWER_PREFIX.sub("", _clean(pred)))
     g = normalize_answer(gt)
     if not p or not g:
@@ -194,15 +121,28 @@ def match_short(pred: str, gt: str) -> bool | None:
     return None
 
 
-def _as_number(text: str) -> float | None:
+def _as_number(text: str) -> Decimal | None:
+    """The exact number ``text`` writes: as floats, two different 400-digit integers (both
+    ``inf``) would compare equal. NaN equals nothing, not even itself."""
     try:
-        return float(text)
-    except ValueError:
+        return Decimal(text)
+    except InvalidOperation:
         return None
 
 
 def match_math(pred: str, gt: str) -> bool | None:
-    """Equivalence by ``math_verify``; None when it is missing or cannot parse either side."""
+    """Equivalence by ``math_verify``; None when it is missing or cannot parse either side.
+
+    ``math_verify`` is not linear in its input (8,000 spaces took 2 s; each redundant level
+    of brackets, "\\boxed{{{7}}}", roughly doubles its time, and its timeout works on the
+    main thread only), so it only sees text of at most ``MAX_MATH_CHARS`` with whitespace
+    runs collapsed, nested at most ``MAX_MATH_DEPTH`` brackets deep: the answer itself, else
+    the last ``\\boxed{}`` in it; anything else is left to the judge. Within those bounds
+    its cost is its own: milliseconds to a few hundred milliseconds per answer.
+    """
+    pred, gt = _math_text(pred), _math_text(gt)
+    if pred is None or gt is None:
+        return None
     try:
         import math_verify
     except ImportError:
@@ -217,6 +157,30 @@ def match_math(pred: str, gt: str) -> bool | None:
         return bool(math_verify.verify(gold, answer, timeout_seconds=timeout))
     except Exception:  # math_verify raises on pathological input; undecided, not a crash
         return None
+
+
+def _math_text(text: str) -> str | None:
+    if len(text) > MAX_ANSWER_CHARS:
+        return None
+    short = " ".join(text.split())
+    if len(short) > MAX_MATH_CHARS:
+        boxed = last_boxed(short)
+        short = f"\\boxed{{{boxed}}}" if boxed is not None else ""
+    if not 0 < len(short) <= MAX_MATH_CHARS or _depth(short) > MAX_MATH_DEPTH:
+        return None
+    return short
+
+
+def _depth(text: str) -> int:
+    """Deepest nesting of (), [] and {} together (one pass over a short text)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def rule_match(pred: str | None, gt: str, *, kind: str, options: Options = None) -> bool | None:

@@ -78,17 +78,22 @@ def _four_numbers(box: object) -> tuple[Box | None, str]:
     if len(box) != 4:
         return None, f"bbox_2d {show_box(box)} has {len(box)} values; it needs exactly 4."
     out = []
-    shown = show_box(box)
-    for i, v in enumerate(box, start=1):
+    for i, v in enumerate(box, start=1):  # the box is shown only when something is wrong
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            return None, f"bbox_2d {shown} has a non-number at position {i}: {show_value(v)}."
+            return (
+                None,
+                f"bbox_2d {show_box(box)} has a non-number at position {i}: {show_value(v)}.",
+            )
         try:
             f = float(v)
         except (OverflowError, ValueError):
-            return None, f"bbox_2d {shown} has a number too large to use at position {i}."
+            return None, f"bbox_2d {show_box(box)} has a number too large to use at position {i}."
         if not math.isfinite(f):
             value = show_value(v)
-            return None, f"bbox_2d {shown} has {value} at position {i}, not a finite number."
+            return (
+                None,
+                f"bbox_2d {show_box(box)} has {value} at position {i}, not a finite number.",
+            )
         out.append(f)
     return (out[0], out[1], out[2], out[3]), ""
 
@@ -109,6 +114,8 @@ def _order_problem(box: object, values: Box) -> str:
 
 def _bounds_problem(box: object, values: Box, w: int, h: int) -> str:
     x1, y1, x2, y2 = values
+    if x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h:
+        return ""
     where = f"bbox_2d {show_box(box)} lies outside the {w}x{h} image:"
     for name, v in (("x1", x1), ("y1", y1)):
         if v < 0:

@@ -17,28 +17,42 @@ complete ``<answer>...</answer>`` (``first_answer`` the first), ``boxed`` the la
 or not, in text order, for hosts that run only the first call of a turn. Tool calls inside
 ``<think>`` are read too: the turn is the unit, as in the agent loop. A ``<tool_call>``
 without its closing tag runs to the next ``<tool_call>`` or to the end of the text.
+
+Model text is untrusted, so reading it is linear in its length and bounded: ``str.find`` and
+slices find the tags; a call body longer than ``MAX_CALL_CHARS`` is an error without being
+parsed; a turn's calls after the first ``MAX_CALLS`` are not read (one error says so); a
+``\\boxed{`` is matched over at most ``MAX_BOXED_CHARS`` and the last ``MAX_BOXED_TRIES``
+openers. No regex here has nested or adjacent unbounded quantifiers.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import math
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-ZOOM_TOOL = "image_zoom_in_tool"
-# Keys read as the box, in priority order; the first present wins.
-BOX_KEYS = ("bbox_2d", "bbox", "box")
+# BOX_KEYS and extract_bbox are part of this module's interface too (the tool and the data
+# styles import them from here); they live in core.bbox with the number handling.
+from cof_plugins.core.bbox import BOX_KEYS, extract_bbox, show, snip
 
+ZOOM_TOOL = "image_zoom_in_tool"
+
+# A real call is about 100 characters; the bounds leave room for verbose models.
+MAX_CALL_CHARS = 4096
+MAX_CALLS = 32
+MAX_BOXED_CHARS = 2048
+MAX_BOXED_TRIES = 16
+MAX_LITERAL_CHARS = 1024
+
+log = logging.getLogger(__name__)
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
-_FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*|\s*```$")
+_FENCE = "```"
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_BOX_SPLIT = re.compile(r"[\s,;]+")
 _LITERAL_NAMES = {"true": True, "false": False, "null": None, "none": None}
-_SNIPPET = 160
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,7 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
     if not isinstance(text, str):
         raise TypeError(f"parse_turn expects the turn's text as str, got {type(text).__name__}")
     answer = _last_between(text, "<answer>", "</answer>")
-    attempts = [_read_call(raw, tuple(tool_names)) for raw in _tool_call_bodies(text)]
+    attempts = _attempts(text, tuple(tool_names))
     calls = [a for a in attempts if isinstance(a, ToolCall)]
     errors = [a for a in attempts if isinstance(a, ToolCallError)]
     boxed = last_boxed(answer) if answer is not None else None
@@ -99,6 +113,18 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
         attempts=attempts,
         first_answer=_first_between(text, "<answer>", "</answer>"),
     )
+
+
+def _attempts(text: str, tool_names: tuple[str, ...]) -> list[ToolCall | ToolCallError]:
+    """Every call of the turn in text order; past ``MAX_CALLS``, one error instead of more."""
+    attempts: list[ToolCall | ToolCallError] = []
+    for n, (start, end) in enumerate(tool_call_spans(text)):
+        if n == MAX_CALLS:
+            attempts.append(ToolCallError(text[start:end], _too_many(tool_names)))
+            break
+        body_end = end - len(_CLOSE) if text.endswith(_CLOSE, start + len(_OPEN), end) else end
+        attempts.append(_read_call(text[start + len(_OPEN) : body_end], tool_names))
+    return attempts
 
 
 def _first_between(text: str, start: str, end: str) -> str | None:
@@ -121,13 +147,18 @@ def last_boxed(text: str) -> str | None:
     """Content of the last closed ``\\boxed{...}`` in ``text``, braces matched.
 
     An unclosed box can only be preceded by a box that closes before it starts, so each
-    earlier candidate is scanned up to the later one: linear in the text.
+    earlier candidate is scanned up to the later one. The scan is bounded: a box whose
+    content runs past ``MAX_BOXED_CHARS`` counts as unclosed, and only the last
+    ``MAX_BOXED_TRIES`` openers are tried.
     """
     limit = len(text)
     start = text.rfind("\\boxed{")
-    while start >= 0:
+    for _ in range(MAX_BOXED_TRIES):
+        if start < 0:
+            return None
         depth = 0
-        for i in range(start + len("\\boxed"), limit):
+        stop = min(limit, start + len("\\boxed{") + MAX_BOXED_CHARS + 1)
+        for i in range(start + len("\\boxed"), stop):
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             if depth == 0:
                 return text[start + len("\\boxed{") : i].strip()
@@ -136,8 +167,10 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def _tool_call_bodies(text: str) -> Iterable[str]:
-    """Yield the text inside each ``<tool_call>``; an unclosed one runs to the next opener."""
+def tool_call_spans(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of each ``<tool_call>`` block, tags included; an unclosed block runs to
+    the next opener or to the end of the text. The agent loop removes these spans from the
+    content, so what it removes is exactly what ``parse_turn`` read."""
     i = text.find(_OPEN)
     close = -1
     while i >= 0:
@@ -148,30 +181,56 @@ def _tool_call_bodies(text: str) -> Iterable[str]:
             if close < 0:
                 close = len(text) + 1  # no closing tag anywhere after this point
         if close <= len(text) and (nxt < 0 or close < nxt):
-            yield text[body_start:close]
+            yield i, close + len(_CLOSE)
         else:
-            yield text[body_start : nxt if nxt >= 0 else len(text)]
+            yield i, nxt if nxt >= 0 else len(text)
         i = nxt
 
 
 def _read_call(raw: str, tool_names: tuple[str, ...]) -> ToolCall | ToolCallError:
     try:
-        obj, json_error = load_lenient(raw)
-        if json_error is not None:
-            return ToolCallError(raw, _unreadable(raw, json_error, tool_names))
-        return _to_call(obj, raw, tool_names)
-    except Exception as exc:  # last guard: a reward must never crash on model text
+        return read_call(raw, tool_names)
+    except Exception as exc:  # last guard only: tests run ``read_call`` without it
+        log.warning("tool-call reader failed on model text: %r", exc)
         return ToolCallError(raw, _unreadable(raw, f"{type(exc).__name__}: {exc}", tool_names))
 
 
+def read_call(raw: str, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> ToolCall | ToolCallError:
+    """One call body (the text between the tags) as a call, or an error for the model.
+
+    Every failure that model text can cause is handled here, so ``parse_turn``'s guard
+    around it is never reached; the fuzz tests call this function directly to keep it so.
+    """
+    names = tuple(tool_names)
+    if len(raw) > MAX_CALL_CHARS:
+        return ToolCallError(raw, _too_long(len(raw), names))
+    obj, json_error = load_lenient(raw)
+    if json_error is not None:
+        return ToolCallError(raw, _unreadable(raw, json_error, names))
+    return _to_call(obj, raw, names)
+
+
 def load_lenient(raw: str) -> tuple[Any, str | None]:
-    """Load a JSON-ish value; returns (value, None) or (None, the strict JSON error)."""
-    body = _FENCE.sub("", raw.strip()).strip()
+    """Load a JSON-ish value; returns (value, None) or (None, the strict JSON error).
+
+    Text longer than ``MAX_CALL_CHARS`` is not parsed at all (an error says so). JSON is
+    read by the C decoder; Python's own parser, slower and not linear on every input, only
+    sees a ``{...}`` or ``[...]`` of at most ``MAX_LITERAL_CHARS``.
+    """
+    if len(raw) > MAX_CALL_CHARS:
+        return None, f"text of {len(raw)} characters; at most {MAX_CALL_CHARS} are read"
+    body = _strip_fence(raw.strip())
     try:
         return json.loads(body), None
     except (ValueError, RecursionError) as exc:
         strict_error = _describe_json_error(exc)
-    for candidate in _relaxed_candidates(body):
+    start = body.find("{")
+    if start >= 0:
+        try:  # the first JSON object, e.g. when text follows it
+            return json.JSONDecoder().raw_decode(body, start)[0], None
+        except (ValueError, RecursionError):
+            pass
+    for candidate in _literal_candidates(body, start):
         try:
             return _literal(candidate), None
         except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
@@ -179,17 +238,26 @@ def load_lenient(raw: str) -> tuple[Any, str | None]:
     return None, strict_error
 
 
-def _relaxed_candidates(body: str) -> Iterable[str]:
-    start = body.find("{")
-    if start >= 0:
-        try:
-            _, end = json.JSONDecoder().raw_decode(body, start)
-            yield body[start:end]
-        except (ValueError, RecursionError):
-            pass
-    yield _TRAILING_COMMA.sub(r"\1", body)
-    if start >= 0:
-        yield _TRAILING_COMMA.sub(r"\1", body[start : body.rfind("}") + 1])
+def _strip_fence(body: str) -> str:
+    """Drop a markdown code fence around the body: "```json ... ```"."""
+    if body.startswith(_FENCE):
+        end_of_tag = len(_FENCE)
+        while end_of_tag < len(body) and (body[end_of_tag].isalnum() or body[end_of_tag] in "_-"):
+            end_of_tag += 1
+        body = body[end_of_tag:]
+    if body.endswith(_FENCE):
+        body = body[: -len(_FENCE)]
+    return body.strip()
+
+
+def _literal_candidates(body: str, start: int) -> Iterable[str]:
+    """Texts to read as Python literals: the body, then its first "{" to its last "}",
+    trailing commas removed; only containers short enough for ``ast.parse``."""
+    candidates = [body] if start < 0 else [body, body[start : body.rfind("}") + 1]]
+    for candidate in candidates:
+        text = candidate.strip()
+        if text[:1] in ("{", "[") and len(text) <= MAX_LITERAL_CHARS:
+            yield _TRAILING_COMMA.sub(r"\1", text)
 
 
 def _literal(text: str) -> Any:
@@ -216,6 +284,10 @@ def _eval_node(node: ast.AST) -> Any:
 def _describe_json_error(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"JSON error at char {exc.pos}: {exc.msg}"
+    if isinstance(exc, RecursionError):
+        return "JSON error: nested too deeply"
+    if "integer string conversion" in str(exc):
+        return "JSON error: a number with too many digits"
     return f"JSON error: {type(exc).__name__}"
 
 
@@ -248,14 +320,15 @@ def call_from_arguments(
     the same ``ToolCall`` (or error) the evaluation loop gets from ``parse_turn``.
     """
     names = tuple(tool_names)
-    raw = _snip(repr({"name": name, "arguments": arguments}))
+    raw = show({"name": name, "arguments": arguments})
     if name not in names:
         return ToolCallError(raw, _unknown_tool(str(name), names))
     if not isinstance(arguments, dict):
         return ToolCallError(raw, _wrong_shape('"arguments" that is not an object', names))
     try:
         return _with_box(name, arguments, raw, names)
-    except Exception as exc:  # a host must never crash on model text
+    except Exception as exc:  # last guard only, as in _read_call
+        log.warning("box reader failed on model text: %r", exc)
         return ToolCallError(raw, _unreadable(raw, f"{type(exc).__name__}: {exc}", names))
 
 
@@ -269,54 +342,6 @@ def _with_box(
     if error is not None:
         return ToolCallError(raw, f"Your {name} call has {error}. Expected {_example(tool_names)}.")
     return ToolCall(name, arguments, tuple(box), raw)  # type: ignore[arg-type]
-
-
-def extract_bbox(arguments: Mapping[str, Any]) -> tuple[list[float] | None, str | None]:
-    """Normalise the box in ``arguments`` to 4 floats, or return a model-facing reason.
-
-    Reads ``bbox_2d`` (aliases ``bbox``, ``box``) given as a list, a string "[x1,y1,x2,y2]"
-    or "x1,y1,x2,y2", nested [[x1,y1],[x2,y2]] or [[x1,y1,x2,y2]], numbers or numeric
-    strings. Range checks against the frame belong to the zoom tool, not here.
-    """
-    key = next((k for k in BOX_KEYS if k in arguments), None)
-    if key is None:
-        return None, "no bbox_2d argument"
-    values = _flatten_box(arguments[key])
-    if values is None:
-        return None, f"a {key} that is not a list of 4 numbers (got {_snip(repr(arguments[key]))})"
-    if len(values) != 4:
-        return None, f"a {key} with {len(values)} values instead of 4 (x1, y1, x2, y2)"
-    numbers = [_number(v) for v in values]
-    if any(n is None for n in numbers):
-        return None, f"a {key} with a value that is not a number (got {_snip(repr(values))})"
-    if not all(math.isfinite(n) for n in numbers):  # type: ignore[arg-type]
-        return None, f"a {key} with a value that is not finite (got {_snip(repr(values))})"
-    return numbers, None  # type: ignore[return-value]
-
-
-def _flatten_box(value: Any) -> list | None:
-    if isinstance(value, str):
-        text = value.strip().replace("[", " ").replace("]", " ").replace("(", " ")
-        parts = _BOX_SPLIT.split(text.replace(")", " ").strip())
-        return [p for p in parts if p]
-    if isinstance(value, list | tuple):
-        if value and all(isinstance(v, list | tuple) for v in value):
-            return [x for v in value for x in v]
-        return list(value)
-    return None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def format_tool_call(name: str, arguments: Mapping[str, Any]) -> str:
@@ -384,15 +409,25 @@ def _example(tool_names: Sequence[str]) -> str:
     )
 
 
-def _snip(text: str) -> str:
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
-
-
 def _unreadable(raw: str, reason: str, tool_names: Sequence[str]) -> str:
-    got = _snip(raw.strip()) or "nothing"
+    got = snip(raw.strip()) or "nothing"
     return (
         f"Your tool call could not be read: expected {_example(tool_names)}; "
         f"got {got!r} ({reason})."
+    )
+
+
+def _too_long(length: int, tool_names: Sequence[str]) -> str:
+    return (
+        f"Your tool call could not be read: it is {length} characters long; expected "
+        f"{_example(tool_names)}, at most {MAX_CALL_CHARS} characters."
+    )
+
+
+def _too_many(tool_names: Sequence[str]) -> str:
+    return (
+        f"Your turn holds more than {MAX_CALLS} tool calls; only the first {MAX_CALLS} were "
+        f"read. Make one call per turn: {_example(tool_names)}."
     )
 
 
@@ -402,10 +437,10 @@ def _wrong_shape(what: str, tool_names: Sequence[str]) -> str:
 
 def _unknown_tool(name: str, tool_names: Sequence[str]) -> str:
     if not tool_names:
-        return f"Your tool call names {_snip(name)!r}, but no tools are available in this turn."
+        return f"Your tool call names {snip(name)!r}, but no tools are available in this turn."
     known = ", ".join(tool_names)
     noun = "the known tool is" if len(tool_names) == 1 else "the known tools are"
     return (
-        f"Your tool call names an unknown tool {_snip(name)!r}; {noun} {known}. "
+        f"Your tool call names an unknown tool {snip(name)!r}; {noun} {known}. "
         f"Expected {_example(tool_names)}."
     )

@@ -35,6 +35,10 @@ CALL_POLICIES = ("all", "first")
 FAILED_CALL_REPLIES = ("message", "whole_frame")
 CROP_ROLES = ("user", "assistant")
 RL_FRAME_BUDGETS = ("stages", "release")
+# How evaluation builds frames: "exact" decodes the input in full and resizes it as the
+# release does; "reduced" decodes JPEGs at a reduced DCT scale and resamples once from an
+# Image.reduce pyramid (same frame size, >= 40 dB from the exact pixels; cof_plugins.eval.frames).
+EVAL_FRAMES = ("reduced", "exact")
 # qwen-vl-utils' defaults, with which the release built its RL parquet.
 RELEASE_RL_BUDGET = PixelBudget(min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28)
 # The release's evaluation: input images and crops in [112^2, 3840^2] pixels.
@@ -71,6 +75,7 @@ class Profile:
     rl_math_judge_on_mismatch: bool
     rl_crop_role: str = "user"
     rl_frame_budget: str = "stages"
+    eval_frames: str = "reduced"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,6 +87,7 @@ class Profile:
             ("eval_judge_reference", ("option", "letter")),
             ("rl_crop_role", CROP_ROLES),
             ("rl_frame_budget", RL_FRAME_BUDGETS),
+            ("eval_frames", EVAL_FRAMES),
         ):
             if getattr(self, name) not in valid:
                 raise ValueError(
@@ -161,6 +167,7 @@ PAPER = PROFILES.register(
         rl_math_judge_on_mismatch=True,
         rl_crop_role="user",
         rl_frame_budget="release",
+        eval_frames="exact",
     ),
 )
 

@@ -48,6 +48,7 @@ from cof_plugins.core.frame import (
     get_family,
     smart_resize,
 )
+from cof_plugins.core.pixels import to_rgb
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS", "RESAMPLE", "BoxCheck", "ImageLoadError", "ZoomConfig",
@@ -320,7 +321,7 @@ def render(
     """
     if plan.size is None:
         raise ValueError(f"render: the plan has no output size ({plan.degenerate})")
-    src = image if image.mode in _RESAMPLE_MODES else _to_rgb(image)
+    src = image if image.mode in _RESAMPLE_MODES else to_rgb(image)
     ex1, ey1, ex2, ey2 = plan.enlarged_box
     filt = config.filter
     if src.size == tuple(frame_size):
@@ -330,7 +331,7 @@ def render(
     else:
         region = src.resize((ex2 - ex1, ey2 - ey1), filt, box=plan.source_box)
         out = region.resize(plan.size, filt)
-    return out if out.mode == "RGB" else _to_rgb(out)
+    return out if out.mode == "RGB" else to_rgb(out)
 
 
 class ImageLoadError(ValueError):
@@ -342,13 +343,20 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 def load_image(
-    source: str | os.PathLike[str] | bytes, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    source: str | os.PathLike[str] | bytes,
+    *,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    draft: tuple[int, int] | None = None,
 ) -> Image.Image:
     """Decode an image to RGB, refusing files above ``max_image_pixels`` before decoding.
 
     The size check reads only the header, so a tiny file claiming billions of pixels costs
     nothing. PIL's global limit still applies underneath; when it fires first, the error
     says so rather than leaving PIL's warning or exception unexplained.
+
+    ``draft`` (width, height) lets a JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8)
+    still at least that size (``Image.draft``), which costs a fraction of a full decode in
+    time and memory; other formats ignore it and decode in full.
     """
     if isinstance(max_image_pixels, bool) or not isinstance(max_image_pixels, int):
         raise TypeError(f"max_image_pixels must be an integer, got {max_image_pixels!r}")
@@ -364,13 +372,15 @@ def load_image(
                 f"{max_image_pixels} (a guard against decompression bombs); pass a larger "
                 "max_image_pixels if the file is trusted"
             )
+        if draft is not None and image.format == "JPEG":
+            image.draft(None, (max(1, int(draft[0])), max(1, int(draft[1]))))
         image.load()
     except _DECODE_ERRORS as exc:
         image.close()
         if isinstance(exc, ImageLoadError):
             raise
         raise ImageLoadError(f"cannot read image {name}: {exc}") from exc
-    return _to_rgb(image)
+    return to_rgb(image)
 
 
 def _open(source: str | os.PathLike[str] | bytes, name: str, limit: int) -> Image.Image:
@@ -394,15 +404,3 @@ def _describe(source: object) -> str:
     if isinstance(source, str | os.PathLike):
         return repr(str(Path(source)))
     raise TypeError(f"load_image needs a path or bytes, got {type(source).__name__}")
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """RGB with transparency composited on white, as qwen-vl-utils (verl's loader) does."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")

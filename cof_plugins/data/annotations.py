@@ -18,6 +18,7 @@ sets; ``cof data to-parquet`` and ``cof data synthesize`` read it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -84,16 +85,47 @@ def answer_letter(answer: str, options: Sequence[str], index: int) -> str:
 def _box(value: Any, index: int, name: str) -> list[float]:
     ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 4
     if ok:
-        try:
+        try:  # a 400-digit integer overflows a float: an error for this row, not a crash
             box = [float(v) for v in value]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             ok = False
+    if ok and not all(math.isfinite(v) for v in box):
+        raise AnnotationError(f"row {index}: {name} has a value that is not finite: {value!r}")
     if not ok or not (box[2] > box[0] and box[3] > box[1]):
         raise AnnotationError(
             f"row {index}: {name} must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1 in original "
             f"pixels, got {value!r}"
         )
     return box
+
+
+def box_problem(box: Sequence[float], size: tuple[int, int]) -> str | None:
+    """Why ``box`` (original pixels) does not fit a ``size`` image, or None when it does.
+
+    Edges may overshoot by 2% of the side (annotation tools round outwards); a box beyond
+    that is usually in another convention (0-1, 0-1000) or for another image.
+    """
+    w, h = size
+    tol_x, tol_y = max(2.0, 0.02 * w), max(2.0, 0.02 * h)
+    x1, y1, x2, y2 = box
+    if not (x2 > x1 and y2 > y1):
+        return f"box {list(box)} is not [x1, y1, x2, y2] with x2 > x1 and y2 > y1"
+    cx1, cy1, cx2, cy2 = clip_box(box, size)
+    inside = x1 >= -tol_x and y1 >= -tol_y and x2 <= w + tol_x and y2 <= h + tol_y
+    if inside and cx2 > cx1 and cy2 > cy1:
+        return None
+    shown = [round(v, 2) for v in box]
+    return (
+        f"box {shown} lies outside the {w}x{h} image; boxes are [x1, y1, x2, y2] in the "
+        "original's pixels (convert relative 0-1 or 0-1000 boxes to pixels first)"
+    )
+
+
+def clip_box(box: Sequence[float], size: tuple[int, int]) -> list[float]:
+    """``box`` clipped to the image (after ``box_problem`` accepted its small overshoot)."""
+    w, h = size
+    return [min(max(box[0], 0.0), w), min(max(box[1], 0.0), h),
+            min(max(box[2], 0.0), w), min(max(box[3], 0.0), h)]  # fmt: skip
 
 
 def _require(raw: Mapping[str, Any], key: str, index: int) -> str:

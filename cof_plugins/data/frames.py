@@ -8,6 +8,7 @@ from typing import Any
 
 from PIL import Image
 
+from cof_plugins.core.pixels import converts_plainly
 from cof_plugins.data.rows import resolve
 
 
@@ -21,8 +22,18 @@ def first_image_size(row: Mapping[str, Any], image_dir: str | Path) -> tuple[int
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header; raises ValueError naming the file."""
+    return image_header(path)[0]
+
+
+def image_header(path: Path) -> tuple[tuple[int, int], bool]:
+    """(size, whether a plain ``convert("RGB")`` reads it right) from the file header.
+
+    The second tells whether the file may go to verl as it is: verl's loader converts with
+    PIL alone, which turns 16-bit grayscale white and drops transparency
+    (``core.pixels.converts_plainly``). Raises ValueError naming the file.
+    """
     try:
         with Image.open(path) as img:
-            return img.size
+            return img.size, converts_plainly(img.mode, img.info)
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read image {str(path)!r}: {exc}") from None

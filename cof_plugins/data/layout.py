@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cof_plugins.data.rows import IMAGE
 
 LAYOUTS = ("next-user", "in-turn")
-_IMAGE_RUN = re.compile(r"\n?((?:<image>)+)\n?")
+_RUN = re.compile(f"(?:{re.escape(IMAGE)})+")  # one loop over a literal: linear
 
 Message = dict[str, Any]
 
@@ -86,10 +86,32 @@ def to_next_user(
         if role != "assistant" or IMAGE not in content:
             out.append({"role": role, "content": content})
             continue
-        pieces = _IMAGE_RUN.split(content)
-        for k, piece in enumerate(pieces):
-            if k % 2:
-                out.append({"role": "user", "content": crop_turn(piece.count(IMAGE))})
-            elif piece.strip():
-                out.append({"role": "assistant", "content": piece.strip("\n")})
+        cursor = 0
+        for start, end, images in _image_runs(content):
+            _assistant_piece(out, content[cursor:start])
+            out.append({"role": "user", "content": crop_turn(images)})
+            cursor = end
+        _assistant_piece(out, content[cursor:])
     return out
+
+
+def _assistant_piece(out: list[Message], piece: str) -> None:
+    if piece.strip():
+        out.append({"role": "assistant", "content": piece.strip("\n")})
+
+
+def _image_runs(content: str) -> Iterator[tuple[int, int, int]]:
+    """(start, end, count) of each run of ``<image>`` tags, with one newline on each side.
+
+    ``str.find`` to the next tag, then one anchored match over the run: one pass over the
+    text (a regex that starts with an optional newline cannot skip ahead: 0.1 s per MB).
+    """
+    at, previous_end = content.find(IMAGE), 0
+    while at >= 0:
+        end = _RUN.match(content, at).end()  # type: ignore[union-attr]
+        count = (end - at) // len(IMAGE)
+        start = at - 1 if at - 1 >= previous_end and content[at - 1 : at] == "\n" else at
+        end += content.startswith("\n", end)
+        yield start, end, count
+        previous_end = end
+        at = content.find(IMAGE, end)

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.atomic import check_output, replace_file
 from cof_plugins.core.frame import PixelBudget, frame_size, get_family
 from cof_plugins.core.parser import parse_turn
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.core.zoom import RESAMPLE, load_image
-from cof_plugins.data.annotations import Annotation, is_annotation, normalize_all
-from cof_plugins.data.frames import image_size
+from cof_plugins.data.annotations import Annotation, box_problem, is_annotation, normalize_all
+from cof_plugins.data.frames import image_header, image_size
 from cof_plugins.data.rows import IMAGE, resolve
 from cof_plugins.data.validate import bad_rows, errors, validate_rows
 
@@ -103,14 +104,22 @@ def schema(mode: str):
 
 
 def _image_entry(original: Path, frame_file: Path, cfg: ParquetConfig) -> tuple[dict, list[int]]:
-    """The frame as verl should load it, and its size. Files already at frame size are
-    embedded byte for byte; others are resized to the frame and stored as PNG."""
-    size = image_size(frame_file)
+    """The frame as verl should load it, and its size. Files already at frame size that
+    verl's loader reads right are embedded byte for byte; others are converted
+    (``load_image``), resized to the frame and stored as PNG."""
+    size, plain = image_header(frame_file)
     frame = frame_size(size, cfg.family, cfg.budget)
     bounds = {"min_pixels": cfg.budget.min_pixels, "max_pixels": cfg.budget.max_pixels}
     if cfg.images == "path":
+        if original != frame_file:
+            plain = image_header(original)[1]
+        if not plain:
+            raise ValueError(
+                f"image {str(original)!r} is in a mode verl's loader converts wrongly (16-bit, "
+                "float or transparent); use --images embed, which stores it converted"
+            )
         return {"image": str(original.resolve()), **bounds}, list(frame)
-    if size == frame:
+    if size == frame and plain:
         return {"bytes": frame_file.read_bytes(), **bounds}, list(frame)
     buf = io.BytesIO()
     load_image(frame_file).resize(frame, RESAMPLE).save(buf, format="PNG", compress_level=1)
@@ -177,13 +186,14 @@ def check_rows(rows: Sequence[Any], image_dir: Path, cfg: ParquetConfig) -> tupl
     """(usable rows as (index, row-or-Annotation), problems) after the same checks as validate."""
     if rows and all(is_annotation(r) for r in rows):
         anns, problems = normalize_all(rows)
-        missing = {a.index for a in anns if not resolve(image_dir, a.image).is_file()}
-        problems += [
-            f"row {a.index}: image {a.image!r} not found under {image_dir}"
-            for a in anns
-            if a.index in missing
-        ]
-        return [(a.index, a) for a in anns if a.index not in missing], problems
+        usable = []
+        for ann in anns:
+            problem = _annotation_image_problem(ann, image_dir)
+            if problem:
+                problems.append(f"row {ann.index}: {problem}")
+            else:
+                usable.append((ann.index, ann))
+        return usable, sorted(problems, key=_row_number)
     findings = validate_rows(rows, image_dir=image_dir, family=cfg.family, budget=cfg.budget)
     bad = bad_rows(findings)
     problems = [str(f) for f in errors(findings)]
@@ -195,6 +205,25 @@ def check_rows(rows: Sequence[Any], image_dir: Path, cfg: ParquetConfig) -> tupl
                 "frame); RL prompts start from one image"
             )
     return [(i, r) for i, r in enumerate(rows) if i not in bad], problems
+
+
+def _annotation_image_problem(ann: Annotation, image_dir: Path) -> str | None:
+    """Why an annotation's image cannot be used (missing, unreadable, box outside it)."""
+    path = resolve(image_dir, ann.image)
+    if not path.is_file():
+        return f"image {ann.image!r} not found under {image_dir}; fix the path or --image-dir"
+    try:
+        size = image_size(path)
+    except ValueError as exc:
+        return f"{exc}; re-export the file as PNG/JPEG or drop the row"
+    if ann.bbox is not None:
+        return box_problem(ann.bbox, size)
+    return None
+
+
+def _row_number(problem: str) -> int:
+    head = problem.split(":", 1)[0].removeprefix("row ")
+    return int(head) if head.isdigit() else -1
 
 
 def _first_user(row: Mapping[str, Any]) -> str:
@@ -209,30 +238,47 @@ def write_parquet(
     *,
     drop_invalid: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> tuple[int, list[str]]:
     """Write ``out``; returns (rows written, problems reported). Raises ``ParquetInputError``
-    when rows have problems and ``drop_invalid`` is off."""
+    when rows have problems (also an image that fails to decode while converting) and
+    ``drop_invalid`` is off; then nothing is written.
+
+    The file is written under a temporary name and renamed when complete
+    (``core.atomic``): interrupted, ``out`` is as it was. An existing ``out`` is replaced
+    only with ``overwrite``.
+    """
     import pyarrow.parquet as pq
     from tqdm import tqdm
 
-    image_dir, out = Path(image_dir), Path(out)
+    image_dir = Path(image_dir)
+    out = check_output(out, arg="--out", overwrite=overwrite)
     usable, problems = check_rows(rows, image_dir, cfg)
     if problems and not drop_invalid:
         raise ParquetInputError(problems)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table_schema, batch, written = schema(cfg.images), [], 0
-    with pq.ParquetWriter(out, table_schema) as writer:
+    table_schema, batch, written, failed = schema(cfg.images), [], 0, []
+    with replace_file(out) as temp, pq.ParquetWriter(temp, table_schema) as writer:
         for i, item in tqdm(usable, desc="to-parquet", unit="row", disable=not progress):
-            rec = (
-                from_annotation(item, image_dir, cfg)
-                if isinstance(item, Annotation)
-                else from_canonical(i, item, image_dir, cfg)
-            )
-            batch.append(rec)
+            try:
+                record = _convert(i, item, image_dir, cfg)
+            except (ValueError, OSError) as exc:  # a file that passed the header check
+                failed.append(f"row {i}: {exc}; re-export the image or drop the row")
+                continue
+            if failed and not drop_invalid:
+                continue  # nothing will be written: only the problems are still collected
+            batch.append(record)
             if len(batch) >= BATCH:
                 written += _flush(writer, batch, table_schema)
+        if failed and not drop_invalid:
+            raise ParquetInputError(failed)
         written += _flush(writer, batch, table_schema)
-    return written, problems
+    return written, sorted(problems + failed, key=_row_number)
+
+
+def _convert(i: int, item: Any, image_dir: Path, cfg: ParquetConfig) -> dict:
+    if isinstance(item, Annotation):
+        return from_annotation(item, image_dir, cfg)
+    return from_canonical(i, item, image_dir, cfg)
 
 
 def _flush(writer, batch: list[dict], table_schema) -> int:

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.atomic import check_output, replace_dir
 from cof_plugins.core.options import split_options
 from cof_plugins.core.parser import parse_turn
 from cof_plugins.core.protocol import load_protocol
-from cof_plugins.data.benchmarks import benchmark_names, prepare_benchmark
+from cof_plugins.data.benchmarks import prepare_benchmark
 from cof_plugins.data.layout import LAYOUTS, detect_layout, to_in_turn, to_next_user
 from cof_plugins.data.rows import image_count, read_rows, write_rows
 from cof_plugins.data.snapshot import (
@@ -152,7 +153,11 @@ def _rl_row(raw: Any, i: int, out: Path, root: Path, problems: list[str]) -> dic
         problems.append(f"row {i}: expected an object, got {type(raw).__name__}")
         return None
     question, answer = _rl_question(raw), _rl_answer(raw)
-    image = _rl_image(raw, i, out, root)
+    try:
+        image = _rl_image(raw, i, out, root)
+    except (OSError, ValueError) as exc:  # embedded bytes that are not an image
+        problems.append(f"row {i}: image: {exc}")
+        return None
     if not (question and answer and image):
         missing = [
             k for k, v in (("question", question), ("answer", answer), ("image", image)) if not v
@@ -194,20 +199,40 @@ def prepare(
     layout: str | None = None,
     copy: bool = False,
     skip_bad_rows: bool = False,
+    overwrite: bool = False,
 ) -> Prepared:
     """Prepare one dataset; raises ``SnapshotError`` when the folder lacks the expected files.
 
     Training sets keep their good rows and list the bad ones; a benchmark is all or nothing
     unless ``skip_bad_rows`` (``eval.benchmarks`` says why), then its bad rows are listed.
+    ``out`` appears complete or not at all (``core.atomic``); it may not be, hold or lie
+    inside the snapshot or the image folder, and an existing one is replaced only with
+    ``overwrite``.
     """
-    src, out = Path(src), Path(out)
+    src, final = Path(src), Path(out)
     images = Path(image_dir) if image_dir else None
+    if name not in dataset_names():
+        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(dataset_names())}")
+    check_output(final, arg="--out", inputs=[src, images], overwrite=overwrite, folder=True)
+    with replace_dir(final) as stage:
+        result = _prepare_into(name, src, stage, images, layout, copy, skip_bad_rows)
+    result.output = final / result.output.relative_to(stage)
+    return result
+
+
+def _prepare_into(
+    name: str,
+    src: Path,
+    out: Path,
+    images: Path | None,
+    layout: str | None,
+    copy: bool,
+    skip_bad_rows: bool,
+) -> Prepared:
     if name == "cof-sft":
         return prepare_cof_sft(src, out, images, layout, copy)
     if name == "cof-rl":
         return prepare_cof_rl(src, out, images)
-    if name not in benchmark_names():
-        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(dataset_names())}")
     records, problems, inputs = prepare_benchmark(
         name, src, out, image_dir=images, copy=copy, skip_bad_rows=skip_bad_rows
     )

@@ -7,13 +7,14 @@ them, so two exports into one folder never overwrite each other's record.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from cof_plugins.core.atomic import write_json
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -49,6 +50,4 @@ def write_provenance(
         "inputs": {str(Path(p).resolve()): sha256_file(p) for p in inputs if Path(p).is_file()},
         **(dict(extra) if extra else {}),
     }
-    path = provenance_path(out)
-    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_json(provenance_path(out), record, ensure_ascii=False)

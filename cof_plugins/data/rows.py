@@ -18,61 +18,46 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.atomic import open_atomic
+from cof_plugins.data.stream import DataFileError, iter_rows
+
+__all__ = [
+    "IMAGE", "ROLES", "DataFileError", "assistant_texts", "default_image_dir", "image_count",
+    "iter_rows", "read_rows", "resolve", "write_rows",
+]  # fmt: skip
+
 IMAGE = "<image>"
 ROLES = ("system", "user", "assistant")
 
 
-class DataFileError(ValueError):
-    """A data file that cannot be read as rows; the message names the file and the line."""
-
-
 def read_rows(path: str | Path) -> list[Any]:
-    """Read a JSON list or JSONL file; rows are returned as they are (validation is separate)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"data file {str(path)!r} does not exist; check --from / FILE")
-    text = path.read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataFileError(
-                f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from None
-        return list(rows)
-    return _read_jsonl(path, text)
+    """Read a JSON list or JSONL file; rows are returned as they are (validation is separate).
 
-
-def _read_jsonl(path: Path, text: str) -> list[Any]:
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataFileError(
-                f"{path}: line {lineno} is not a JSON object ({exc.msg}); a data file is either "
-                "one JSON list or one JSON object per line (JSONL)"
-            ) from None
-    return rows
+    ``iter_rows`` reads the same files one row at a time.
+    """
+    return list(iter_rows(path))
 
 
 def write_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """Write rows as JSONL (``.jsonl``) or as a JSON list with one row per line (otherwise).
 
     One row per line keeps multi-gigabyte files diffable and greppable while staying a plain
-    JSON list that LLaMA-Factory loads.
+    JSON list that LLaMA-Factory loads. The file is replaced atomically (``core.atomic``):
+    an interrupted write leaves the previous file, never a truncated one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
-    if path.suffix == ".jsonl":
-        text = "".join(line + "\n" for line in lines)
-    else:
-        text = "[\n" + ",\n".join(lines) + "\n]\n"
-    path.write_text(text, encoding="utf-8")
+    jsonl = path.suffix == ".jsonl"
+    with open_atomic(path, "w") as handle:
+        first = True
+        for row in rows:
+            line = json.dumps(row, ensure_ascii=False)
+            if jsonl:
+                handle.write(line + "\n")
+            else:
+                handle.write(("[\n" if first else ",\n") + line)
+            first = False
+        if not jsonl:
+            handle.write("[\n]\n" if first else "\n]\n")
     return path
 
 

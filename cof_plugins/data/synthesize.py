@@ -14,22 +14,22 @@ Output: ``DIR/train.json`` (canonical rows), ``DIR/images/<id>/{frame,crop1,crop
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from cof_plugins.core.atomic import check_output, replace_dir, write_json, write_text
 from cof_plugins.core.frame import FamilySpec, PixelBudget, frame_size, get_family
 from cof_plugins.core.protocol import Protocol, load_protocol
 from cof_plugins.core.zoom import RESAMPLE, ZoomConfig, load_image, zoom
 from cof_plugins.data import thinking
-from cof_plugins.data.annotations import Annotation, normalize_all
+from cof_plugins.data.annotations import Annotation, box_problem, clip_box, normalize_all
 from cof_plugins.data.boxes import read_box, write_box, zoom_call
+from cof_plugins.data.ids import IdIndex, folder_name
 from cof_plugins.data.layout import assemble, check_layout
 from cof_plugins.data.policy import (
     PolicyConfig,
@@ -45,7 +45,14 @@ from cof_plugins.data.rows import read_rows, resolve, write_rows
 BUCKETS = (224, 448, 1024, 1920, 3840)
 # zlib level 1: ~5x faster than PIL's default 6 on photo-like frames, ~7% larger files.
 PNG_LEVEL = 1
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class SynthesizeError(ValueError):
+    """Annotations that cannot be synthesized together; ``problems`` names every row."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s); first: {problems[0]}")
 
 
 @dataclass(frozen=True)
@@ -163,25 +170,57 @@ def _meta(ann: Annotation, original: Path, size: tuple[int, int], frame, zooms: 
     }
 
 
-def synthesize_row(
-    ann: Annotation, ann_dir: Path, out_dir: Path, cfg: SynthConfig, protocol: Protocol
-) -> tuple[dict, str, int]:
-    """Write one sample's images under ``out_dir/images`` and return (row, bucket, zooms)."""
+@dataclass
+class Sample:
+    """One synthesized sample before it is written: its row, images and where they go."""
+
+    row: dict
+    images: list[Image.Image]
+    bucket: str
+    zooms: int
+
+    def save(self, out_dir: Path) -> None:
+        """Write the images; a failure here (a full disk) is the run's, not the row's."""
+        for rel, img in zip(self.row["images"], self.images, strict=True):
+            (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            img.save(out_dir / rel, compress_level=PNG_LEVEL)
+
+
+def synthesize_row(ann: Annotation, ann_dir: Path, cfg: SynthConfig, protocol: Protocol) -> Sample:
+    """One annotation's trajectory and images; raises ValueError/OSError for a bad row."""
     path = resolve(ann_dir, ann.image)
     original = load_image(path)
+    ann = _fit_boxes(ann, original.size)
     messages, images, zooms = trajectory(ann, original, cfg, protocol)
-    folder = Path("images") / (_SAFE.sub("_", ann.id) or f"row{ann.index}")
-    (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    folder = Path("images") / folder_name(ann.id, ann.index)
     names = ["frame.png", *(f"crop{k}.png" for k in range(1, len(images)))]
-    for name, img in zip(names, images, strict=True):
-        img.save(out_dir / folder / name, compress_level=PNG_LEVEL)
-    frame = images[0].size
     row = {
         "messages": messages,
         "images": [(folder / n).as_posix() for n in names],
-        "meta": _meta(ann, path, original.size, frame, zooms, cfg),
+        "meta": _meta(ann, path, original.size, images[0].size, zooms, cfg),
     }
-    return row, bucket(original.size), zooms
+    return Sample(row, images, bucket(original.size), zooms)
+
+
+def _fit_boxes(ann: Annotation, size: tuple[int, int]) -> Annotation:
+    """The annotation with its boxes clipped to the image; a box far outside is an error."""
+    boxes = [ann.bbox, *ann.extra_boxes]
+    for box in boxes:
+        problem = box_problem(box, size)  # type: ignore[arg-type]
+        if problem:
+            raise ValueError(f"{problem}; fix the annotation")
+    bbox, *extra = [clip_box(b, size) for b in boxes]  # type: ignore[arg-type]
+    return replace(ann, bbox=bbox, extra_boxes=extra)
+
+
+def id_collisions(anns: list[Annotation]) -> list[str]:
+    """One ``row N: ...`` message per annotation whose id clashes with an earlier row's."""
+    index, problems = IdIndex(ids={}), []
+    for ann in anns:
+        clash = index.add(ann.index, ann.id)
+        if clash:
+            problems.append(f"row {ann.index}: {clash}; give every annotation its own id")
+    return problems
 
 
 @dataclass
@@ -198,24 +237,42 @@ def synthesize(
     cfg: SynthConfig = SynthConfig(),
     progress: bool = True,
     limit: int | None = None,
+    *,
+    overwrite: bool = False,
 ) -> SynthResult:
-    """Build ``out_dir/train.json`` from an annotation file; bad annotations are reported."""
+    """Build ``out_dir/train.json`` from an annotation file; bad annotations are reported.
+
+    The folder appears complete or not at all (``core.atomic.replace_dir``); an existing
+    one is replaced only with ``overwrite``. Ids that collide raise ``SynthesizeError``
+    before anything is written.
+    """
     from tqdm import tqdm
 
-    annotations, out = Path(annotations), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    annotations = Path(annotations)
+    out = check_output(out_dir, arg="--out", inputs=[annotations], overwrite=overwrite, folder=True)
     records = read_rows(annotations)[:limit]
     anns, errors = normalize_all(records, require_bbox=True)
+    collisions = id_collisions(anns)
+    if collisions:
+        raise SynthesizeError(collisions)
     protocol, mix, rows = load_protocol(cfg.protocol), Mix(), []
-    for ann in tqdm(anns, desc="synthesize", unit="sample", disable=not progress):
-        try:
-            row, name, zooms = synthesize_row(ann, annotations.parent, out, cfg, protocol)
-        except (OSError, ValueError, RuntimeError) as exc:
-            errors.append(f"row {ann.index}: {exc}")
-            continue
-        rows.append(row)
-        mix.add(name, zooms)
-    path = write_rows(out / "train.json", rows)
-    (out / "mix.json").write_text(json.dumps(mix.to_dict(), indent=2) + "\n", encoding="utf-8")
-    (out / "mix.txt").write_text(mix.table() + "\n", encoding="utf-8")
-    return SynthResult(rows, mix, errors, path)
+    with replace_dir(out) as stage:
+        for ann in tqdm(anns, desc="synthesize", unit="sample", disable=not progress):
+            try:
+                sample = synthesize_row(ann, annotations.parent, cfg, protocol)
+            except (OSError, ValueError, RuntimeError) as exc:
+                errors.append(f"row {ann.index}: {exc}")
+                continue
+            sample.save(stage)
+            rows.append(sample.row)
+            mix.add(sample.bucket, sample.zooms)
+        write_rows(stage / "train.json", rows)
+        write_json(stage / "mix.json", mix.to_dict())
+        write_text(stage / "mix.txt", mix.table() + "\n")
+    errors.sort(key=_row_number)
+    return SynthResult(rows, mix, errors, out / "train.json")
+
+
+def _row_number(problem: str) -> int:
+    head = problem.split(":", 1)[0].removeprefix("row ")
+    return int(head) if head.isdigit() else -1

@@ -7,27 +7,43 @@ are data that trains but probably not as intended (a first image that is not its
 a trajectory that never answers).
 
 Boxes in assistant tool calls are read with ``core.parser`` in the family's convention and
-checked against the frame of the row's first image (``core.frame.frame_size``).
+checked against the frame of the row's first image (``core.frame.frame_size``); a row's own
+target box (``meta.bbox``) against its original's size.
+
+Rows are checked one at a time (``iter_findings``): memory is one row and its image headers,
+plus a bounded cache of image sizes and one short entry per id (to find ids that repeat or
+would share an image folder, ``data.ids``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from cof_plugins.core.frame import FamilySpec, PixelBudget, frame_size, get_family, image_tokens
+from cof_plugins.core.frame import (
+    MAX_ASPECT_RATIO,
+    FamilySpec,
+    PixelBudget,
+    frame_size,
+    get_family,
+    image_tokens,
+)
 from cof_plugins.core.parser import ZOOM_TOOL, parse_turn
 from cof_plugins.core.zoom import validate_box
+from cof_plugins.data.annotations import box_problem
 from cof_plugins.data.boxes import read_box
+from cof_plugins.data.ids import IdIndex
 from cof_plugins.data.report import table
 from cof_plugins.data.rows import IMAGE, ROLES, resolve
 
 CHARS_PER_TOKEN = 3.5
+SIZE_CACHE = 16384  # image sizes remembered (rows often share frames); bounds the memory
 TOKENS_PER_MESSAGE = 5  # <|im_start|>role\n ... <|im_end|>\n
 # code -> (level, how to fix it)
 _CALL_FORM = (
@@ -44,6 +60,11 @@ CHECKS: dict[str, tuple[str, str]] = {
     "image-count": ("error", "make len(images) equal the number of <image> placeholders"),
     "missing-image": ("error", "fix the path or pass --image-dir (paths are relative to it)"),
     "unreadable-image": ("error", "re-export the file as PNG/JPEG or drop the row"),
+    "image-aspect": (
+        "error",
+        f"crop or pad the image below {MAX_ASPECT_RATIO}:1 (the Qwen-VL processors refuse it)",
+    ),
+    "duplicate-id": ("error", "give every row its own meta.id (ids name the image folders)"),
     "bad-tool-call": ("error", f"write {_CALL_FORM}"),
     "bad-box": (
         "error",
@@ -88,11 +109,12 @@ class Context:
     cutoff_len: int | None = None
     count_tokens: Callable[[str], int] | None = None
     decode: bool = False
-    sizes: dict[Path, tuple[int, int] | str] = field(default_factory=dict)
+    sizes: OrderedDict[str, tuple[int, int] | str] = field(default_factory=OrderedDict)
+    ids: IdIndex = field(default_factory=IdIndex)
 
 
 def validate_rows(
-    rows: Sequence[Any],
+    rows: Iterable[Any],
     *,
     image_dir: str | Path = ".",
     family: str = "qwen2_5_vl",
@@ -102,7 +124,33 @@ def validate_rows(
     decode: bool = False,
     progress: bool = False,
 ) -> list[Finding]:
-    """Check canonical rows; returns every finding, in row order.
+    """Check canonical rows; returns every finding, in row order (see ``iter_findings``)."""
+    return list(
+        iter_findings(
+            rows,
+            image_dir=image_dir,
+            family=family,
+            budget=budget,
+            cutoff_len=cutoff_len,
+            count_tokens=count_tokens,
+            decode=decode,
+            progress=progress,
+        )
+    )
+
+
+def iter_findings(
+    rows: Iterable[Any],
+    *,
+    image_dir: str | Path = ".",
+    family: str = "qwen2_5_vl",
+    budget: PixelBudget | None = None,
+    cutoff_len: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+    decode: bool = False,
+    progress: bool = False,
+) -> Iterator[Finding]:
+    """Check canonical rows one at a time, yielding findings in row order.
 
     ``count_tokens`` counts text tokens (a tokenizer); without it text is chars / 3.5.
     ``decode`` fully decodes images instead of reading headers (slower, finds truncation).
@@ -115,14 +163,13 @@ def validate_rows(
         count_tokens,
         decode,
     )
-    if not rows:
-        return [Finding(None, "empty", "no rows to check.")]
     from tqdm import tqdm
 
-    findings: list[Finding] = []
-    for i, row in enumerate(tqdm(rows, desc="validate", unit="row", disable=not progress)):
-        findings.extend(check_row(i, row, ctx))
-    return findings
+    n = 0
+    for n, row in enumerate(tqdm(rows, desc="validate", unit="row", disable=not progress), 1):
+        yield from check_row(n - 1, row, ctx)
+    if n == 0:
+        yield Finding(None, "empty", "no rows to check.")
 
 
 def check_row(i: int, row: Any, ctx: Context) -> list[Finding]:
@@ -130,7 +177,7 @@ def check_row(i: int, row: Any, ctx: Context) -> list[Finding]:
     if shape:
         return shape
     messages, images = row["messages"], row["images"]
-    out = _turn_order(i, messages) + _image_count(i, messages, images)
+    out = _turn_order(i, messages) + _image_count(i, messages, images) + _meta(i, row, ctx)
     sizes = [_size(i, p, ctx, out) for p in images]
     frame = None
     if sizes and sizes[0] is not None:
@@ -192,15 +239,50 @@ def _image_count(i: int, messages, images) -> list[Finding]:
 
 
 def _size(i: int, path: str, ctx: Context, out: list[Finding]) -> tuple[int, int] | None:
-    full = resolve(ctx.image_dir, path)
-    if full not in ctx.sizes:
-        ctx.sizes[full] = _probe(full, ctx.decode)
-    got = ctx.sizes[full]
+    got = ctx.sizes.get(path)  # keyed by the row's text: one image dir for the whole file
+    if got is None:
+        got = ctx.sizes[path] = _probe(resolve(ctx.image_dir, path), ctx.decode)
+        if len(ctx.sizes) > SIZE_CACHE:
+            ctx.sizes.popitem(last=False)
     if isinstance(got, tuple):
-        return got
+        if max(got) / min(got) <= MAX_ASPECT_RATIO:
+            return got
+        what = f"image {path!r} is {_wh(got)}, an aspect ratio above {MAX_ASPECT_RATIO}:1."
+        out.append(Finding(i, "image-aspect", what))
+        return None
     code = "missing-image" if got == "missing" else "unreadable-image"
-    out.append(Finding(i, code, f"image {path!r} ({full}) is {got}."))
+    out.append(Finding(i, code, f"image {path!r} ({resolve(ctx.image_dir, path)}) is {got}."))
     return None
+
+
+def _meta(i: int, row: Mapping[str, Any], ctx: Context) -> list[Finding]:
+    """The row's id (repeats and folder-name collisions) and its target box vs the original."""
+    meta = row.get("meta")
+    if not isinstance(meta, Mapping):
+        return []
+    out = []
+    if meta.get("id") is not None:
+        clash = ctx.ids.add(i, str(meta["id"]))
+        if clash:
+            out.append(Finding(i, "duplicate-id", f"meta.{clash}."))
+    box, size = meta.get("bbox"), meta.get("original_size")
+    problem = _meta_box_problem(box, size)
+    if problem:
+        out.append(Finding(i, "bad-box", f"meta.bbox: {problem}."))
+    return out
+
+
+def _meta_box_problem(box: Any, size: Any) -> str | None:
+    if not (isinstance(box, list) and isinstance(size, list) and len(box) == 4 and len(size) == 2):
+        return None
+    try:
+        values = [float(v) for v in box]
+        w, h = int(size[0]), int(size[1])
+    except (TypeError, ValueError, OverflowError):
+        return f"box {box!r} or original_size {size!r} is not numeric"
+    if not all(math.isfinite(v) for v in values) or w < 1 or h < 1:
+        return f"box {box!r} or original_size {size!r} is not finite and positive"
+    return box_problem(values, (w, h))
 
 
 def _probe(path: Path, decode: bool) -> tuple[int, int] | str:
@@ -284,8 +366,37 @@ def bad_rows(findings: Sequence[Finding]) -> set[int]:
 
 def summary(findings: Sequence[Finding], n_rows: int) -> str:
     """Counts per check, and how many rows carry at least one error."""
-    counts = Counter(f.code for f in findings)
-    rows = [[code, level, counts.get(code, 0)] for code, (level, _) in CHECKS.items()]
-    bad = len(bad_rows(findings))
-    footer = f"\n{n_rows} rows, {bad} with errors, {n_rows - bad} clean of errors"
-    return table(["check", "level", "findings"], rows) + footer
+    tally = Tally()
+    for f in findings:
+        tally.add(f)
+    return tally.summary(n_rows)
+
+
+class Tally:
+    """Counts findings as they stream past, for ``summary`` without keeping them."""
+
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self.error_rows = 0
+        self._last_error_row: int | None = None
+        self.file_errors = 0
+
+    def add(self, finding: Finding) -> None:
+        self.counts[finding.code] += 1
+        if finding.level != "error":
+            return
+        if finding.row is None:
+            self.file_errors += 1
+        elif finding.row != self._last_error_row:  # findings arrive in row order
+            self.error_rows += 1
+            self._last_error_row = finding.row
+
+    @property
+    def errors(self) -> int:
+        return sum(n for code, n in self.counts.items() if CHECKS[code][0] == "error")
+
+    def summary(self, n_rows: int) -> str:
+        rows = [[code, level, self.counts.get(code, 0)] for code, (level, _) in CHECKS.items()]
+        bad = self.error_rows
+        footer = f"\n{n_rows} rows, {bad} with errors, {n_rows - bad} clean of errors"
+        return table(["check", "level", "findings"], rows) + footer

@@ -1,8 +1,9 @@
-"""Report plots (matplotlib, Agg backend): metrics per resolution and per category.
+"""Report plots (matplotlib, Agg backend): metrics per resolution and per category, and
+the paper's two efficiency figures (zoom calls vs input resolution, accuracy vs tokens).
 
 Each function takes ``runs`` as (label, summary) pairs, where a summary is what
-``scoring.summarize`` returns, draws every run on the same axes, writes one PNG and returns
-its path, or None when no run has anything to plot.
+``summary.summarize`` returns, draws every run on the same axes, writes one PNG (atomically)
+and returns its path, or None when no run has anything to plot.
 """
 
 from __future__ import annotations
@@ -77,6 +78,41 @@ def by_category(runs: Runs, metric: str, path: str | Path) -> Path | None:
     return _save(fig, plt, path)
 
 
+def accuracy_vs_tokens(runs: Runs, metric: str, path: str | Path) -> Path | None:
+    """One line per run through its resolutions: accuracy against tokens per sample, with
+    the 95% interval as error bars; each point is labelled with its resolution."""
+    from cof_plugins.eval.report_sections import tokens_of
+
+    series, kinds = [], set()
+    for label, summary in runs:
+        points = []
+        for res, part in summary["by_resolution"].items():
+            stats = part["overall"]
+            tokens, kind = tokens_of(stats)
+            if tokens is not None and stats.get(metric) is not None:
+                points.append((tokens, stats[metric], stats.get("accuracy_ci"), res))
+                kinds.add(kind)
+        if points:
+            series.append((label, sorted(points, key=lambda p: p[0])))
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    for label, points in series:
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        low = [p[1] - p[2][0] if p[2] else 0 for p in points]
+        high = [p[2][1] - p[1] if p[2] else 0 for p in points]
+        ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=label)
+        for x, y, _, res in points:
+            ax.annotate(res, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"tokens per sample ({' / '.join(sorted(kinds))})")
+    _y_axis(ax, metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)
+
+
 def _y_axis(ax, metric: str) -> None:
     """Axes start at zero (and accuracy ends at 100) so runs compare at a glance."""
     ax.set_ylabel(LABELS.get(metric, metric))
@@ -87,9 +123,12 @@ def _y_axis(ax, metric: str) -> None:
 
 
 def _save(fig, plt, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    import io
+
+    from cof_plugins.eval.store import write_atomic
+
+    buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    return path
+    return write_atomic(path, buffer.getvalue())

@@ -3,23 +3,29 @@
 The report is built once as a list of blocks (headings, tables, images, paragraphs) and
 written twice: Markdown referencing PNG files beside it, and HTML with every image inlined
 as base64 so the page can be mailed or attached to an issue as one file. Several runs sit
-side by side in every table and plot.
+side by side in every table and plot; with two or more runs, each is compared with the
+first on the questions both answered (``eval.compare``). ``summary.json`` beside the report
+holds every run's summary and the comparisons. Every file is written atomically.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cof_plugins.eval import plots
+from cof_plugins.eval import plots, report_sections
 from cof_plugins.eval.loop import LoopConfig
+from cof_plugins.eval.report_sections import fmt as _fmt
+from cof_plugins.eval.report_sections import with_ci
 from cof_plugins.eval.runner import load_run
-from cof_plugins.eval.scoring import summarize
+from cof_plugins.eval.store import write_atomic
+from cof_plugins.eval.summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,8 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunView]:
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label} ({seen[label]})"
-        views.append(RunView(label, Path(run_dir), info, records, summarize(records)))
+        seed = int(info.get("settings", {}).get("seed") or 0)
+        views.append(RunView(label, Path(run_dir), info, records, summarize(records, seed=seed)))
     return views
 
 
@@ -74,28 +81,25 @@ def build_report(
     runs = load_runs(run_dirs)
     blocks: list[tuple] = [("h", 1, "CoF evaluation report")]
     blocks += _settings(runs) + _overall(runs)
+    paired, found = report_sections.comparisons(runs)
     if legibility is not None:
         blocks += _adaptive(runs, legibility, out)
-    blocks += _categories(runs) + _resolutions(runs)
+    blocks += paired + _categories(runs) + _resolutions(runs)
+    blocks += report_sections.efficiency(runs) + report_sections.sampling(runs)
+    blocks += report_sections.option_orders(runs) + report_sections.scoring_conventions(runs)
     blocks += _plots(runs, out / "plots")
     blocks += _trajectories(runs, out / "trajectories", trajectories)
     if any(r.info.get("benchmark", {}).get("format") == "vstar" for r in runs):
         blocks.append(("p", PUBLISHED))
-    md, page = out / "report.md", out / "report.html"
-    md.write_text(to_markdown(blocks, out), encoding="utf-8")
-    page.write_text(to_html(blocks), encoding="utf-8")
+    summary = {"runs": {r.label: {"path": str(r.path.resolve()), **r.summary} for r in runs},
+               "comparisons": found}  # fmt: skip
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    md = write_atomic(out / "report.md", to_markdown(blocks, out))
+    page = write_atomic(out / "report.html", to_html(blocks))
     return md, page
 
 
 # ---------------------------------------------------------------- sections
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
 
 
 def _settings(runs: list[RunView]) -> list[tuple]:
@@ -128,6 +132,10 @@ def _settings(runs: list[RunView]) -> list[tuple]:
 
 def _overall(runs: list[RunView]) -> list[tuple]:
     rows = [[name] + [_fmt(r.summary["overall"].get(key)) for r in runs] for key, name in _OVERALL]
+    rows[0] = ["accuracy (%) [95% CI]"] + [
+        with_ci(r.summary["overall"]["accuracy"], r.summary["overall"].get("accuracy_ci"))
+        for r in runs
+    ]
     decided = [
         ", ".join(f"{k}: {v}" for k, v in r.summary["overall"]["decided_by"].items()) for r in runs
     ]
@@ -150,10 +158,13 @@ def _categories(runs: list[RunView]) -> list[tuple]:
         for r in runs:
             s = r.summary["by_category"].get(cat)
             cells.append(
-                f"{_fmt(s['accuracy'])} (n={s['n']}, zoom {_fmt(s['zoom_calls'])})" if s else "-"
+                f"{with_ci(s['accuracy'], s.get('accuracy_ci'))} (n={s['n']}, "
+                f"zoom {_fmt(s['zoom_calls'])})"
+                if s
+                else "-"
             )
         rows.append([cat, *cells])
-    header = ["category", *[f"{r.label}: acc (n, zoom calls)" for r in runs]]
+    header = ["category", *[f"{r.label}: acc [95% CI] (n, zoom calls)" for r in runs]]
     return [("h", 2, "Per category"), ("table", header, rows)]
 
 
@@ -167,20 +178,35 @@ def _resolutions(runs: list[RunView]) -> list[tuple]:
         for r in runs:
             s = r.summary["by_resolution"].get(k, {}).get("overall")
             cells.append(
-                f"{_fmt(s['accuracy'])} / {_fmt(s['zoom_calls'])} / {_fmt(s['gen_tokens'])}"
+                f"{with_ci(s['accuracy'], s.get('accuracy_ci'))} / {_fmt(s['zoom_calls'])} / "
+                f"{_fmt(s['gen_tokens'])}"
                 if s
                 else "-"
             )
         rows.append([k, *cells])
-    header = ["long side", *[f"{r.label}: acc / zoom calls / tokens" for r in runs]]
+    header = [
+        "long side",
+        *[f"{r.label}: acc [95% CI] / zoom calls / generated tokens" for r in runs],
+    ]
     return [("h", 2, "Per resolution"), ("table", header, rows)]
 
 
 def _plots(runs: list[RunView], folder: Path) -> list[tuple]:
     pairs = [(r.label, r.summary) for r in runs]
     wanted = (
+        (
+            plots.by_resolution,
+            "zoom_calls",
+            "zoom_by_resolution",
+            "Zoom calls per sample vs input resolution",
+        ),
+        (
+            plots.accuracy_vs_tokens,
+            "accuracy",
+            "accuracy_vs_tokens",
+            "Accuracy vs tokens per sample (one point per resolution)",
+        ),
         (plots.by_resolution, "accuracy", "accuracy_by_resolution", "Accuracy per resolution"),
-        (plots.by_resolution, "zoom_calls", "zoom_by_resolution", "Zoom calls per resolution"),
         (plots.by_category, "accuracy", "accuracy_by_category", "Accuracy per category"),
         (plots.by_category, "zoom_calls", "zoom_by_category", "Zoom calls per category"),
     )
@@ -216,7 +242,7 @@ def _trajectories(runs: list[RunView], folder: Path, count: int) -> list[tuple]:
         for record in pick_trajectories(run.records, count):
             name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{run.label}_{record['key']}") + ".png"
             try:
-                render(record_drawing(record, loop)).save(folder / name)
+                _save_png(render(record_drawing(record, loop)), folder / name)
             except (OSError, ValueError) as exc:
                 log.warning("cannot draw %s of %s: %s", record["key"], run.label, exc)
                 blocks.append(("p", f"{run.label} / {record['key']}: image unavailable ({exc})"))
@@ -225,10 +251,21 @@ def _trajectories(runs: list[RunView], folder: Path, count: int) -> list[tuple]:
     return blocks
 
 
+def _save_png(image, path: Path) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    write_atomic(path, buffer.getvalue())
+
+
 def loop_config(info: dict[str, Any]) -> LoopConfig:
-    loop = dict(info.get("settings", {}).get("loop", {}))
+    """The run's loop settings; runs made before frame modes existed used exact frames."""
+    settings = info.get("settings", {})
+    loop = dict(settings.get("loop", {}))
     known = set(LoopConfig.__dataclass_fields__)
-    return LoopConfig(**{k: v for k, v in loop.items() if k in known})
+    exact = settings.get("frames", "exact") == "exact"
+    return LoopConfig(**{k: v for k, v in loop.items() if k in known}, exact_frames=exact)
 
 
 # ---------------------------------------------------------------- writers

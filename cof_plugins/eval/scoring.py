@@ -1,18 +1,15 @@
-"""Score finished trajectories (rules first, the shared judge only when rules cannot tell)
-and aggregate per-sample results into the metrics a report shows.
+"""Score finished trajectories: rules first, the shared judge only when rules cannot tell.
 
-Accuracy is the micro average over scored samples, overall, per category and per
-resolution. A sample is unscored (``correct`` None) only when the judge's fallback policy is
-``skip``; an answer no rule can decide and no judge is configured for counts as wrong and is
-marked ``decided_by: "undecided"``, so the number of such cases is visible in the report.
+A sample is unscored (``correct`` None) only when the judge's fallback policy is ``skip``;
+an answer no rule can decide and no judge is configured for counts as wrong and is marked
+``decided_by: "undecided"``, so the number of such cases is visible in the report.
+``eval.summary`` aggregates the records.
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from cof_plugins.core.answers import rule_match
@@ -44,6 +41,8 @@ def to_record(traj: Trajectory) -> dict[str, Any]:
     tokens = [t["tokens"] for t in traj.turns]
     return {
         "key": traj.key, "id": sample.id, "index": sample.index, "resolution": traj.resolution,
+        "draw": traj.draw, "order": traj.order,
+        "permutation": list(traj.permutation) if traj.order else None, "seed": traj.seed,
         "category": sample.category, "kind": sample.kind, "group": sample.group,
         "question": sample.question, "options": list(sample.options) if sample.options else None,
         "answer": sample.answer, "image": sample.image.to_dict(),
@@ -53,9 +52,26 @@ def to_record(traj: Trajectory) -> dict[str, Any]:
         "tool_attempts": len(calls), "invalid_calls": sum(1 for c in calls if not c.get("ok")),
         "images": 1 + sum(1 for c in calls if c.get("crop_size")) if traj.frame[0] else 0,
         "gen_tokens": None if any(t is None for t in tokens) else sum(tokens),
+        **context_tokens(traj.turns),
         "gen_s": round(traj.gen_s, 4), "latency_s": round(traj.latency_s, 4),
         "stop": traj.stop, "error": traj.error, "trajectory": traj.turns,
     }  # fmt: skip
+
+
+def context_tokens(turns: Sequence[dict[str, Any]]) -> dict[str, int | None]:
+    """Tokens of the final conversation, as the paper counts a sample's cost.
+
+    ``image_tokens``: every image the model read (frame and crops, once each), by the
+    family's processor arithmetic (``core.frame.image_tokens``); ``prompt_tokens``: the last
+    turn's prompt as the engine reported it (all earlier turns, text and images);
+    ``tokens``: that prompt plus the last turn's generation, the conversation's full length.
+    """
+    if not turns:
+        return {"image_tokens": None, "prompt_tokens": None, "tokens": None}
+    last = turns[-1]
+    prompt, gen = last.get("prompt_tokens"), last.get("tokens")
+    total = prompt + gen if prompt is not None and gen is not None else None
+    return {"image_tokens": last.get("image_tokens"), "prompt_tokens": prompt, "tokens": total}
 
 
 def score(
@@ -112,78 +128,3 @@ def _judge_question(traj: Trajectory) -> str:
         return sample.question
     lines = [f"({chr(65 + i)}) {opt}" for i, opt in enumerate(sample.options)]
     return "\n".join([sample.question, *lines])
-
-
-# ---------------------------------------------------------------- aggregation
-
-_MEANS = (
-    "zoom_calls",
-    "tool_attempts",
-    "invalid_calls",
-    "turns",
-    "images",
-    "gen_tokens",
-    "latency_s",
-)
-
-
-def resolution_label(resolution: int | None) -> str:
-    return "native" if resolution is None else str(resolution)
-
-
-def stats(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Accuracy (percent, micro), means per sample, and how verdicts were reached."""
-    scored = [r for r in records if r.get("correct") is not None]
-    right = sum(1 for r in scored if r["correct"])
-    out: dict[str, Any] = {
-        "n": len(records),
-        "scored": len(scored),
-        "correct": right,
-        "accuracy": round(100.0 * right / len(scored), 2) if scored else None,
-        "zoom_rate": _share(records, lambda r: r.get("zoom_calls", 0) > 0),
-        "format_ok": _share(records, lambda r: bool(r.get("format_ok"))),
-        "errors": sum(1 for r in records if r.get("error")),
-        "decided_by": dict(Counter(r.get("decided_by", "none") for r in records)),
-    }
-    for name in _MEANS:
-        values = [r[name] for r in records if isinstance(r.get(name), int | float)]
-        out[name] = round(statistics.fmean(values), 3) if values else None
-    out["consistent_accuracy"] = _consistency(records)
-    return out
-
-
-def _share(records: Sequence[dict], test) -> float | None:
-    return round(100.0 * sum(1 for r in records if test(r)) / len(records), 2) if records else None
-
-
-def _consistency(records: Iterable[dict]) -> float | None:
-    """Percent of question groups (e.g. HR-Bench's cycled options) right in every row."""
-    groups: dict[tuple, list[bool]] = defaultdict(list)
-    for r in records:
-        if r.get("group") and r.get("correct") is not None:
-            groups[(r["group"], r.get("resolution"))].append(bool(r["correct"]))
-    multi = [v for v in groups.values() if len(v) > 1]
-    return round(100.0 * sum(all(v) for v in multi) / len(multi), 2) if multi else None
-
-
-def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Overall, per-category and per-resolution statistics of one run."""
-    by_res: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        by_res[resolution_label(r.get("resolution"))].append(r)
-    ordered = sorted(by_res, key=lambda k: (k != "native", int(k) if k.isdigit() else 0))
-    return {
-        "overall": stats(records),
-        "by_category": _by_category(records),
-        "by_resolution": {
-            k: {"overall": stats(by_res[k]), "by_category": _by_category(by_res[k])}
-            for k in ordered
-        },
-    }
-
-
-def _by_category(records: Sequence[dict]) -> dict[str, dict]:
-    cats: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        cats[str(r.get("category", "all"))].append(r)
-    return {c: stats(cats[c]) for c in sorted(cats)}

@@ -16,11 +16,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from cof_plugins.core.profiles import get_profile
 from cof_plugins.core.zoom import RESAMPLE, zoom
-from cof_plugins.core.zoom_step import make_frame, whole_frame
+from cof_plugins.core.zoom_step import whole_frame
+from cof_plugins.eval.frames import SampleImages
 from cof_plugins.eval.images import ImageRef, decode_image_bytes
-from cof_plugins.eval.loop import LoopConfig, resize_long_side
+from cof_plugins.eval.loop import LoopConfig
 
 COLOURS = (
     (230, 25, 75),
@@ -118,12 +118,11 @@ def _paste_crops(canvas: Image.Image, crops: list[Image.Image], left: int, cols:
 
 def record_drawing(record: dict[str, Any], loop: LoopConfig) -> Drawn:
     """Rebuild what the model saw in one eval record; raises if the image is gone."""
-    image = ImageRef.from_dict(record["image"]).load()
-    if record.get("resolution"):
-        resample = get_profile(loop.profile).frame_resample
-        image = resize_long_side(image, int(record["resolution"]), resample)
+    resolution = int(record["resolution"]) if record.get("resolution") else None
+    pixels = SampleImages(ImageRef.from_dict(record["image"]), loop.frame_spec(), [resolution])
+    image = pixels.source(resolution)  # what the run's zooms read
     frame = tuple(record["frame"])
-    frame_image = make_frame(image, loop.family, loop.budget, loop.profile)
+    frame_image = pixels.frame(resolution)  # the frame as the loop made it
     if frame_image.size != frame:  # a run made with other settings: show what it recorded
         frame_image = image.resize(frame, RESAMPLE)
     drawn = Drawn(frame_image, lines=_caption(record))

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from cof_plugins.core.redact import install_log_filter, redact_text
 from cof_plugins.core.retry import RetryPolicy
 from cof_plugins.judge.breaker import CircuitBreaker
 from cof_plugins.judge.cache import JudgeCache, cache_key
@@ -245,9 +246,10 @@ class JudgeClient:
                 resp = await http.request(method, path, **kwargs)
         except (TimeoutError, httpx.TimeoutException):
             raise JudgeRequestError(f"{method} {path}: no reply within {timeout} s") from None
-        except httpx.HTTPError as exc:
+        except httpx.HTTPError as exc:  # messages may quote the URL, with its credentials
             url = f"{self.config.base_url}{path}"
-            raise JudgeRequestError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+            detail = redact_text(f"{method} {url}: {type(exc).__name__}: {exc}")
+            raise JudgeRequestError(detail) from None
         self._check_status(resp)
         return resp
 
@@ -256,7 +258,9 @@ class JudgeClient:
         code = resp.status_code
         if code < 300:
             return
-        detail = f"HTTP {code} from {resp.request.method} {resp.request.url}: {resp.text[:200]!r}"
+        detail = redact_text(
+            f"HTTP {code} from {resp.request.method} {resp.request.url}: {resp.text[:200]!r}"
+        )
         failure = self.policy.status_error(
             code, resp.headers.get("Retry-After"), detail, self._clock()
         )
@@ -272,6 +276,7 @@ class JudgeClient:
         if self._loop is not loop or self._http is None or self._sem is None:
             cfg, policy = self.config, self.policy
             headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+            install_log_filter("httpx")  # httpx logs each request's URL, credentials included
             self._http = httpx.AsyncClient(
                 base_url=cfg.base_url,
                 headers=headers,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cof_plugins.core.redact import redact_url
 from cof_plugins.core.retry import RetryPolicy
 
 FALLBACK_POLICIES = ("rules", "zero", "raise", "skip")
@@ -31,7 +32,7 @@ class JudgeConfigError(ValueError):
 class JudgeConfig:
     """Everything the judge client needs; see ``ENV_VARS`` for the environment names."""
 
-    url: str | None = None
+    url: str | None = dataclasses.field(default=None, repr=False)  # may hold credentials
     model: str | None = None
     api_key: str | None = dataclasses.field(default=None, repr=False)
     # Whole-request limit (connect + wait for the reply) and the connect part alone.
@@ -120,7 +121,8 @@ class JudgeConfig:
             )
         if not self.url.startswith(("http://", "https://")):
             raise JudgeConfigError(
-                f"COF_JUDGE_URL={self.url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000/v1"
+                f"COF_JUDGE_URL={redact_url(self.url)!r} is not an http(s) URL; use e.g. "
+                "http://127.0.0.1:8000/v1"
             )
         if not self.model:
             raise JudgeConfigError(

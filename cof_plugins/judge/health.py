@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cof_plugins.core.redact import redact_url
 from cof_plugins.judge.config import LAUNCH_HINT
 from cof_plugins.judge.errors import JudgeRequestError
 from cof_plugins.judge.prompt import build_messages
@@ -56,7 +57,7 @@ class HealthReport:
     def render(self) -> str:
         """A human-readable report: what was found, what is wrong, and how to fix it."""
         lines = [f"judge check: {'HEALTHY' if self.healthy else 'UNHEALTHY'}"]
-        lines.append(f"  url:   {self.url or '(unset: COF_JUDGE_URL)'}")
+        lines.append(f"  url:   {redact_url(self.url) or '(unset: COF_JUDGE_URL)'}")
         lines.append(f"  model: {self.model or '(unset: COF_JUDGE_MODEL)'}")
         if self.models_latency_s is not None:
             served = ", ".join(self.models) or "(none)"

@@ -46,6 +46,7 @@ FEW_SHOT: tuple[tuple[str, str, str, int], ...] = (
 
 _JUDGEMENT = re.compile(r"judge?ment\W{0,4}([01])\b", re.IGNORECASE)
 _THINK_END = "</think>"
+MAX_REPLY_CHARS = 4096  # after the thinking; a longer reply is no one-line verdict
 
 
 def _case(question: str, reference: str, candidate: str) -> str:
@@ -68,11 +69,13 @@ def parse_judgement(text: str | None) -> bool | None:
     None (not False) for an empty reply, text without a judgement, or conflicting judgements:
     the client retries those instead of scoring the rollout wrong. Reasoning judges may think
     aloud first, so only the text after the last ``</think>`` counts. A reply that is just
-    ``0`` or ``1`` is accepted too.
+    ``0`` or ``1`` is accepted too; a reply longer than ``MAX_REPLY_CHARS`` is not read.
     """
     if not text:
         return None
     text = text.rsplit(_THINK_END, 1)[-1].strip()
+    if len(text) > MAX_REPLY_CHARS:
+        return None
     if text in ("0", "1"):
         return text == "1"
     found = {m.group(1) for m in _JUDGEMENT.finditer(text)}

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from cof_plugins.assets import data_templates_dir
+from cof_plugins.core.atomic import replace_file, write_json, write_text
+from cof_plugins.core.yaml_file import YamlSyntaxError, check_yaml
 
 COF_PREFIX = "cof:"
 CONFIG_FILE = "cof_sft_config.yaml"
@@ -48,10 +50,16 @@ def available_ds_configs() -> list[str]:
     return sorted(p.stem for p in ds_configs_dir().glob("*.json"))
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Read a recipe and apply ``key=value`` overrides (llamafactory-cli's dotlist syntax)."""
+def smoke_overlay() -> Path:
+    """The declared smoke changes for SFT recipes (``cof sft --smoke``, ``cof smoke``)."""
+    from cof_plugins.assets import recipes_dir
+
+    return recipes_dir() / "sft" / "overlays" / "smoke.yaml"
+
+
+def merge_recipe(path: str | Path, overrides: Sequence[str] = (), *, smoke: bool = False):
+    """The recipe, then the smoke overlay when asked, then the overrides; nothing resolved."""
     from omegaconf import OmegaConf
-    from omegaconf.errors import InterpolationResolutionError
 
     recipe = Path(path)
     if not recipe.is_file():
@@ -61,7 +69,28 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, An
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise RecipeError(f"override {item!r} is not key=value (e.g. learning_rate=2e-5)")
-    merged = OmegaConf.merge(OmegaConf.load(recipe), OmegaConf.from_dotlist(list(overrides)))
+    try:
+        check_yaml(recipe)
+    except YamlSyntaxError as exc:
+        raise RecipeError(str(exc)) from None
+    layers = [OmegaConf.load(recipe)]
+    if smoke:
+        layers.append(OmegaConf.load(smoke_overlay()))
+    return OmegaConf.merge(*layers, OmegaConf.from_dotlist(list(overrides)))
+
+
+def load_recipe(
+    path: str | Path, overrides: Sequence[str] = (), *, smoke: bool = False
+) -> dict[str, Any]:
+    """Read a recipe and apply ``key=value`` overrides (llamafactory-cli's dotlist syntax).
+
+    ``smoke`` puts ``smoke_overlay()`` between the recipe and the overrides.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError
+
+    recipe = Path(path)
+    merged = merge_recipe(recipe, overrides, smoke=smoke)
     try:
         config = OmegaConf.to_container(merged, resolve=True)
     except InterpolationResolutionError as exc:
@@ -107,7 +136,7 @@ def resolve_dataset_dir(config: dict[str, Any], out_dir: Path) -> dict[str, Any]
         entry["file_name"] = str(data if data.is_file() else data / entry["file_name"])
     folder = out_dir / DATASET_INFO_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / "dataset_info.json", info)
     resolved = {**config, "dataset_dir": str(folder)}
     resolved.setdefault("media_dir", str(data.parent if data.is_file() else data))
     return resolved
@@ -127,8 +156,8 @@ def write_config(config: dict[str, Any], path: Path) -> Path:
     """Save a resolved config as YAML (what every rank later reads back)."""
     from omegaconf import OmegaConf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(config), path)
+    with replace_file(path) as temp:
+        OmegaConf.save(OmegaConf.create(config), temp)
     return path
 
 
@@ -147,13 +176,16 @@ def freeze() -> list[str]:
     return sorted(seen, key=str.lower)
 
 
-def write_run_record(config: dict[str, Any], recipe: str | Path, overrides: Sequence[str]) -> Path:
+def write_run_record(
+    config: dict[str, Any], recipe: str | Path, overrides: Sequence[str], smoke: bool = False
+) -> Path:
     """Save the resolved config, the seed and the environment next to the checkpoints."""
     out_dir = Path(config["output_dir"])
     path = write_config(config, out_dir / CONFIG_FILE)
     record = {
         "recipe": str(Path(recipe).resolve()),
         "overrides": list(overrides),
+        "smoke": smoke,
         "seed": config.get("seed", 42),  # TrainingArguments' default seed
         "command": sys.argv,
         "python": sys.version.split()[0],
@@ -162,8 +194,8 @@ def write_run_record(config: dict[str, Any], recipe: str | Path, overrides: Sequ
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "env": {k: v for k, v in os.environ.items() if k in _RECORDED_ENV},
     }
-    (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    (out_dir / ENV_FILE).write_text("\n".join(freeze()) + "\n", encoding="utf-8")
+    write_json(out_dir / RUN_FILE, record)
+    write_text(out_dir / ENV_FILE, "\n".join(freeze()) + "\n")
     return path
 
 

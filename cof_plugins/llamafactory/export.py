@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.atomic import replace_dir, write_json
 from cof_plugins.core.frame import PixelBudget
 from cof_plugins.llamafactory.config import CONFIG_FILE, RecipeError, load_recipe, read_config
 
@@ -105,23 +106,34 @@ def export_args(plan: ExportPlan) -> dict[str, Any]:
     return args
 
 
-def finalize(plan: ExportPlan) -> None:
-    """Put the CoF chat template and the pixel budget into the exported processor."""
+def finalize(plan: ExportPlan, out_dir: str | Path | None = None) -> None:
+    """Put the CoF chat template and the pixel budget into the exported processor.
+
+    ``out_dir`` is where the folder will live (the record names it) when ``plan.out_dir``
+    is the staging folder it is built in.
+    """
     from cof_plugins.hf_checkpoint import stamp_cof
 
     stamp_cof(plan.out_dir, plan.budget)
     record = {**asdict(plan), "budget": asdict(plan.budget)}
-    (Path(plan.out_dir) / EXPORT_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    record["out_dir"] = str(out_dir or plan.out_dir)
+    write_json(Path(plan.out_dir) / EXPORT_RECORD, record)
 
 
 def export(plan: ExportPlan) -> Path:
-    """Merge (or re-save) through LLaMA-Factory, then finalize; returns the output folder."""
+    """Merge (or re-save) through LLaMA-Factory, then finalize; returns the output folder.
+
+    The merged model is built in a staging folder beside ``plan.out_dir`` and renamed into
+    place when complete (``core.atomic``); the caller checks whether it may be replaced.
+    """
     from llamafactory.train.tuner import export_model
 
     from cof_plugins.llamafactory import register
 
     register()
-    export_model(export_args(plan))
-    finalize(plan)
+    with replace_dir(plan.out_dir) as stage:
+        staged = replace(plan, out_dir=str(stage))
+        export_model(export_args(staged))
+        finalize(staged, plan.out_dir)
     log.info("exported %s (+ %s) to %s", plan.base, plan.adapter, plan.out_dir)
     return Path(plan.out_dir)

@@ -3,12 +3,12 @@
 ``llamafactory-cli`` re-executes its own launcher under torchrun, so ranks it starts never
 import this package and cannot see the CoF templates. ``cof sft`` runs torchrun on this
 module instead: each rank calls ``register()``, records which CoF templates it sees, then
-hands the resolved config to LLaMA-Factory's ``run_exp``.
+hands the resolved config to LLaMA-Factory's ``run_exp``. With ``--check`` it only asks
+LLaMA-Factory's argument parser, in the same launch environment (``cof sft --dry-run``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.atomic import write_json
 from cof_plugins.llamafactory.config import read_config
 
 RANKS_DIR = "cof_ranks"
@@ -36,9 +37,7 @@ def record_rank(config: dict[str, Any]) -> Path:
         "template": config.get("template"),
     }
     path = Path(config["output_dir"]) / RANKS_DIR / f"rank-{rank}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_json(path, record)
 
 
 def train(config_path: str | Path) -> None:
@@ -54,14 +53,20 @@ def train(config_path: str | Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cof_plugins.llamafactory.dry_run import CHECK_FLAG, check_main
+
     args = list(sys.argv[1:] if argv is None else argv)
+    check = bool(args) and args[0] == CHECK_FLAG
+    args = args[1:] if check else args
     if len(args) != 1 or not args[0].endswith((".yaml", ".yml")):
         print(
-            "usage: python -m cof_plugins.llamafactory.launch RESOLVED_CONFIG.yaml\n"
-            "(written by `cof sft`; run `cof sft RECIPE` instead)",
+            f"usage: python -m cof_plugins.llamafactory.launch [{CHECK_FLAG}] "
+            "RESOLVED_CONFIG.yaml\n(written by `cof sft`; run `cof sft RECIPE` instead)",
             file=sys.stderr,
         )
         return 2
+    if check:
+        return check_main(args[0])
     train(args[0])
     return 0
 

@@ -42,7 +42,16 @@ def encode_rows(config: dict[str, Any]) -> tuple[list[EncodedRow], Any]:
     from cof_plugins.llamafactory import register
 
     register()
-    model_args, data_args, training_args, _, _ = get_train_args(dict(config))
+    try:
+        model_args, data_args, training_args, _, _ = get_train_args(dict(config))
+    except ValueError as exc:
+        if "bf16/gpu" not in str(exc):
+            raise
+        raise ValueError(
+            "--preview parses the recipe with LLaMA-Factory, which refuses bf16: true on a "
+            "machine without a CUDA GPU. Tokenization does not depend on precision: preview "
+            "here with `bf16=false use_cpu=true` added to the command"
+        ) from None
     tokenizer_module = load_tokenizer(model_args)
     template = get_template_and_fix_tokenizer(tokenizer_module["tokenizer"], data_args)
     dataset = get_dataset(

@@ -49,7 +49,8 @@ def first_turns(
     """Greedy first assistant turn for each row's system + first user message."""
     import torch
     import transformers
-    from PIL import Image
+
+    from cof_plugins.core.zoom import load_image
 
     processor = transformers.AutoProcessor.from_pretrained(model_dir)
     model = transformers.AutoModelForImageTextToText.from_pretrained(model_dir).eval()
@@ -59,7 +60,7 @@ def first_turns(
         prompt = row["messages"][:2]
         text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
         n_images = sum(m["content"].count("<image>") for m in prompt)
-        images = [Image.open(image_root / p).convert("RGB") for p in row["images"][:n_images]]
+        images = [load_image(image_root / p) for p in row["images"][:n_images]]
         inputs = processor(text=[text], images=images, return_tensors="pt")
         with torch.no_grad():
             out = model.generate(

@@ -8,9 +8,10 @@ The release trains with its own LLaMA-Factory fork from ``configs/sft_lora-7b.ya
   images with its own rounding (so the frame, and every box in the data, differs from what
   RL and evaluation compute) and never masks image tokens inside trained turns (the fork did);
 - ``deepspeed:`` names a JSON inside the fork's checkout, which is not here;
-- ``freeze_multi_modal_projector: false`` under LoRA: the fork put LoRA adapters on the
-  projector; stock LLaMA-Factory 0.9.5 leaves the projector frozen under LoRA whatever the
-  flag says;
+- ``lora_target: all`` with ``freeze_multi_modal_projector: false``: the fork put LoRA
+  adapters on the projector's linear layers too; stock LLaMA-Factory 0.9.5's ``all`` skips the
+  projector, so the targets are spelt out (the language model's linear layers plus the
+  projector's, as ``recipes/sft/paper_qwen2_5_vl_7b_lora.yaml`` lists them);
 - older configs spell the pixel budget ``max_pixels``/``min_pixels``, which 0.9.5 rejects;
 - ``dataset:``/``dataset_dir:`` point at the release's own entry and image folder.
 
@@ -124,21 +125,38 @@ def release_changes(
             if new in config:
                 why = f"{new} is also set ({config[new]}) and wins; {old} is dropped"
             changes.append(Change(old, config[old], None if new in config else f"{new}", why))
-    lora = config.get("finetuning_type") == "lora" and not config.get("additional_target")
-    if lora and config.get("freeze_multi_modal_projector") is False:
-        changes.append(
-            Change(
-                "freeze_multi_modal_projector",
-                False,
-                "additional_target: merger",
-                "the release's fork trained the projector through LoRA; stock LLaMA-Factory "
-                "0.9.5 keeps it frozen under LoRA whatever this flag says, so the projector "
-                "trains fully beside the adapters instead (as recipes/sft/"
-                "paper_qwen2_5_vl_7b_lora.yaml does); drop additional_target to keep it frozen",
-            )
-        )
+    changes += _projector_change(config, family)
     changes += _data_changes(config, dataset_info is not None, data_file, family)
     return changes
+
+
+# LoRA targets that reproduce the fork's ``lora_target: all`` on 0.9.5: every linear layer of
+# the language model plus the projector's (0.9.5's ``all`` skips the projector's keys).
+LM_LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+PROJECTOR_LORA_TARGETS = {
+    "qwen2_vl": "merger.mlp.0,merger.mlp.2",
+    "qwen2_5_vl": "merger.mlp.0,merger.mlp.2",
+    "qwen3_vl": "merger.linear_fc1,merger.linear_fc2",
+}
+
+
+def _projector_change(config: Mapping[str, Any], family: str) -> list[Change]:
+    lora = config.get("finetuning_type") == "lora" and not config.get("additional_target")
+    fork_all = str(config.get("lora_target", "all")).strip() == "all"
+    if not (lora and fork_all and config.get("freeze_multi_modal_projector") is False):
+        return []
+    targets = f"{LM_LORA_TARGETS},{PROJECTOR_LORA_TARGETS.get(family, 'merger')}"
+    return [
+        Change(
+            "lora_target",
+            "all",
+            targets,
+            "the release's fork put LoRA adapters on the projector's linear layers too; "
+            "LLaMA-Factory 0.9.5's `all` skips the projector, so the targets are listed (as "
+            "recipes/sft/paper_qwen2_5_vl_7b_lora.yaml does); freeze_multi_modal_projector: "
+            "false stays, else 0.9.5 drops the projector targets",
+        )
+    ]
 
 
 def _deepspeed_change(config: Mapping[str, Any]) -> list[Change]:
@@ -249,8 +267,6 @@ def migrated_recipe(config: Mapping[str, Any], changes: list[Change], source: st
         change = by_key.get(key)
         if change is None:
             body.append(_yaml_line(key, value))
-        elif key == "freeze_multi_modal_projector":
-            body.append(_yaml_line("additional_target", "merger", "projector trains fully"))
         elif change.after is not None:
             new_key = OLD_PIXEL_KEYS.get(key, key)
             value = value if key in OLD_PIXEL_KEYS else change.after

@@ -30,6 +30,7 @@ from PIL import Image
 
 from cof_plugins.core.chat_template import chat_template
 from cof_plugins.core.frame import PixelBudget, frame_size
+from cof_plugins.core.pixels import to_rgb
 from cof_plugins.llamafactory import TEMPLATE_FOR_FAMILY
 
 if TYPE_CHECKING:
@@ -51,8 +52,7 @@ class _FramePluginMixin:
     def _preprocess_image(self, image, image_max_pixels: int, image_min_pixels: int, **kwargs):
         budget = PixelBudget(min_pixels=image_min_pixels, max_pixels=image_max_pixels)
         size = frame_size(image.size, self.family, budget)
-        if image.mode != "RGB":
-            image = image.convert("RGB")
+        image = to_rgb(image)  # 16-bit and transparent images as every other stage reads them
         if size != image.size:
             image = image.resize(size, Image.Resampling.BICUBIC)
         return image

@@ -2,8 +2,9 @@
 
 One process trains in-process after ``register()``. More than one (``--nproc-per-node`` or
 ``--nnodes`` above 1, or NPROC_PER_NODE / NNODES in the environment, as llamafactory-cli
-reads them) runs ``python -m torch.distributed.run`` on ``cof_plugins.llamafactory.launch``
-so every rank registers the CoF templates itself.
+reads them), or a DeepSpeed config (LLaMA-Factory refuses DeepSpeed outside torchrun, even
+for one process), runs ``python -m torch.distributed.run`` on
+``cof_plugins.llamafactory.launch`` so every rank registers the CoF templates itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cof_plugins.llamafactory.config import (
     CONFIG_FILE,
@@ -75,13 +77,22 @@ class Topology:
         return cls(**values)
 
 
-def prepare(recipe: str | Path, overrides: Sequence[str] = (), *, check: bool = True) -> Path:
-    """Resolve the recipe, run the pre-flight checks, write the run record; return the config."""
+def prepare(
+    recipe: str | Path, overrides: Sequence[str] = (), *, check: bool = True, smoke: bool = False
+) -> Path:
+    """Resolve the recipe, run the pre-flight checks, write the run record; return the config.
+
+    ``smoke`` applies the declared smoke overlay (``config.smoke_overlay``) first.
+    """
     from cof_plugins.llamafactory import register
+    from cof_plugins.llamafactory.arg_types import type_problems
     from cof_plugins.llamafactory.preflight import check_template, run_preflight
 
-    config = load_recipe(recipe, overrides)
+    config = load_recipe(recipe, overrides, smoke=smoke)
     refuse_release_config(config, recipe)
+    problems = type_problems(config)  # before anything is written
+    if problems:
+        raise RecipeError("; ".join(problems) + "; fix the recipe or the override")
     config = resolve_config(config)
     register()
     if check:
@@ -89,7 +100,7 @@ def prepare(recipe: str | Path, overrides: Sequence[str] = (), *, check: bool = 
         log.info("pre-flight: %d rows checked, no problems", rows)
     else:
         check_template(config)
-    path = write_run_record(config, recipe, overrides)
+    path = write_run_record(config, recipe, overrides, smoke)
     log.info("resolved config written to %s", path)
     return path
 
@@ -104,7 +115,13 @@ def refuse_release_config(config: dict, recipe: str | Path) -> None:
         raise RecipeError(refusal(recipe, blocking))
 
 
-def torchrun_command(config_path: Path, topology: Topology) -> list[str]:
+def needs_torchrun(config: dict[str, Any], topology: Topology) -> bool:
+    """More than one process, or DeepSpeed (LLaMA-Factory refuses it outside torchrun)."""
+    return topology.distributed or bool(config.get("deepspeed"))
+
+
+def torchrun_command(config_path: Path, topology: Topology, *args: str) -> list[str]:
+    """torchrun on our own entry module; ``args`` go before the config (e.g. ``--check``)."""
     port = topology.master_port or _free_port()
     return [
         sys.executable,
@@ -117,6 +134,7 @@ def torchrun_command(config_path: Path, topology: Topology) -> list[str]:
         f"--master_port={port}",
         "-m",
         "cof_plugins.llamafactory.launch",
+        *args,
         str(config_path),
     ]
 
@@ -134,13 +152,16 @@ def run_sft(
     *,
     check: bool = True,
     dry_run: bool = False,
+    smoke: bool = False,
 ) -> Path:
     """Train with a recipe; return the output folder (holding ``cof_sft_config.yaml``)."""
+    from cof_plugins.llamafactory.config import read_config
+
     topology = topology or Topology.from_env()
-    config_path = prepare(recipe, overrides, check=check)
+    config_path = prepare(recipe, overrides, check=check, smoke=smoke)
     if dry_run:
         return config_path.parent
-    if topology.distributed:
+    if needs_torchrun(read_config(config_path), topology):
         command = torchrun_command(config_path, topology)
         log.info("launching: %s", " ".join(command))
         code = subprocess.run(command, check=False).returncode
@@ -153,4 +174,4 @@ def run_sft(
     return config_path.parent
 
 
-__all__ = ["CONFIG_FILE", "Topology", "prepare", "run_sft", "torchrun_command"]
+__all__ = ["CONFIG_FILE", "Topology", "needs_torchrun", "prepare", "run_sft", "torchrun_command"]

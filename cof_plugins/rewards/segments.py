@@ -18,6 +18,12 @@ user + assistant turns + 1, so tool turns = (num_turns - 1) // 2) caps how many 
 taken, preferring those whose body holds the protocol's ``user_suffix``; and a tool turn left
 open at the end (no ``assistant`` after it) is cut off when its text starts the suffix.
 ``SplitResponse.consistent`` says whether the count matched, so a mismatch can be logged.
+
+The response is model text, so the split is linear in its length and bounded: only the
+first ``MAX_MARKERS`` ``assistant`` markers are taken (verl's turn limit is far lower), at
+most ``MAX_ROLE_LINES`` ``user`` lines are tried per marker, each part of the text is
+searched backwards at most once (a marker with no role line before it leaves a watermark),
+and no slice is copied inside a loop.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ _START = "user\n"
 _AFTER_CALL = "</tool_call>"
 # Enough of the suffix to recognise a tool turn whose tail was truncated.
 _SUFFIX_PROBE = 40
+MAX_MARKERS = 64
+MAX_ROLE_LINES = 64
 
 
 @dataclass(frozen=True)
@@ -78,28 +86,35 @@ def split_response(
 def _closed_tool_turns(text: str) -> list[tuple[int, int, int, int]]:
     """(turn start, body start, body end, turn end) of every ``user ... assistant`` block."""
     spans: list[tuple[int, int, int, int]] = []
-    cursor = 0
+    cursor = searched = 0
     marker = text.find(_END)
-    while marker >= 0:
-        start = _turn_start(text, cursor, marker)
+    for _ in range(MAX_MARKERS):
+        if marker < 0:
+            break
+        start = _turn_start(text, cursor, max(cursor, searched), marker)
         if start is not None:
             body_start = text.index(_START, start) + len(_START)
             spans.append((start, body_start, marker, marker + len(_END)))
             cursor = marker + len(_END)
+        else:  # [searched, marker) holds no role line; only a "user\n" across ``marker`` may
+            searched = max(searched, marker - len(_START) + 1)
         marker = text.find(_END, marker + 1)
     return spans
 
 
-def _turn_start(text: str, lo: int, hi: int) -> int | None:
-    """Start of the ``user`` role line nearest before ``hi``, or None when there is none."""
-    at = text.rfind(_START, lo, hi)
-    while at >= 0:
+def _turn_start(text: str, lo: int, floor: int, hi: int) -> int | None:
+    """Start of the ``user`` role line nearest before ``hi`` (turns start at ``lo`` or
+    later; none starts in [lo, floor), already searched), or None when there is none."""
+    at = text.rfind(_START, floor, hi)
+    for _ in range(MAX_ROLE_LINES):
+        if at < 0:
+            return None
         if at == lo or text.startswith(_AFTER_CALL, at - len(_AFTER_CALL)):
             return at
         if text[at - 1] == "\n":
             return at - 1
-        at = text.rfind(_START, lo, at)
-    return None
+        at = text.rfind(_START, floor, at)
+    return None  # so many "user" strings before one marker: not a tool turn verl wrote
 
 
 def _prefer_suffix(
@@ -109,7 +124,7 @@ def _prefer_suffix(
     probe = (suffix or "")[:_SUFFIX_PROBE]
 
     def has_suffix(span: tuple[int, int, int, int]) -> bool:
-        return bool(probe) and probe in text[span[1] : span[2]]
+        return bool(probe) and text.find(probe, span[1], span[2]) >= 0
 
     ranked = sorted(spans, key=lambda span: not has_suffix(span))  # stable: order kept within
     return sorted(ranked[:keep])
@@ -121,10 +136,20 @@ def _cut_open_tool_turn(tail: str, suffix: str | None) -> tuple[str, str | None]
     if not probe:
         return tail, None
     at = tail.rfind(_START)
-    while at >= 0:
-        body = tail[at + len(_START) :]
-        line_start = at == 0 or tail[at - 1] == "\n" or tail[:at].endswith(_AFTER_CALL)
-        if line_start and (body.startswith(probe) or (body and probe.startswith(body))):
-            return tail[:at], body
+    for _ in range(MAX_ROLE_LINES):
+        if at < 0:
+            break
+        body_at = at + len(_START)
+        line_start = at == 0 or tail[at - 1] == "\n" or tail.endswith(_AFTER_CALL, 0, at)
+        if line_start and _starts_suffix(tail, body_at, probe):
+            return tail[:at], tail[body_at:]
         at = tail.rfind(_START, 0, at)
     return tail, None
+
+
+def _starts_suffix(tail: str, at: int, probe: str) -> bool:
+    """``tail[at:]`` starts with ``probe``, or is a non-empty beginning of it (cut off)."""
+    rest = len(tail) - at
+    if rest >= len(probe):
+        return tail.startswith(probe, at)
+    return rest > 0 and probe.startswith(tail[at:])

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cof_plugins.core.atomic import check_output, replace_dir, write_text
+
 COLOURS = {
     "red": (220, 30, 30),
     "green": (20, 170, 40),
@@ -242,35 +244,47 @@ def write_dataset(
     seed: int = 0,
     kinds: Sequence[str] | None = None,
     progress: bool = True,
+    *,
+    overwrite: bool = False,
+    vstar: bool = False,
     large_targets: float = 0.0,
     grid: bool = False,
 ) -> Path:
     """Write ``n`` samples (cycling over ``sizes``) to ``out_dir``/images and annotations.jsonl.
 
-    A ``large_targets`` share of them (drawn per sample) get a large target: the tiny
+    PNG up to 2048 px, JPEG (quality 92) above, to keep 4K-8K files small. ``vstar`` also
+    writes ``test_questions.jsonl`` (``write_vstar_layout``). The folder appears complete
+    or not at all (``core.atomic``); an existing one is replaced only with ``overwrite``.
+    A ``large_targets`` share of samples (drawn per sample) get a large target: the tiny
     quickstart model sees a 224 px frame, where only target size tells legible from not.
     ``grid``: 4:3 images, targets on a 3 x 3 grid of spots (``make_sample``).
-    PNG up to 2048 px, JPEG (quality 92) above, to keep 4K-8K files small.
     """
     if not 0.0 <= large_targets <= 1.0:
         raise ValueError(f"large_targets must be a share in [0, 1], got {large_targets}")
     from tqdm import tqdm
 
-    out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    records = []
-    for i in tqdm(range(n), desc="scenes", disable=not progress, unit="img"):
-        size = sizes[i % len(sizes)]
-        kind = kinds[i % len(kinds)] if kinds else None
-        large = is_large(seed, i, size, large_targets)
-        img, sample = make_sample(i, size, seed, kind, large, grid)
-        ext = "png" if size <= 2048 else "jpg"
-        sample.image = f"images/{sample.id}.{ext}"
-        img.save(out / sample.image, quality=92) if ext == "jpg" else img.save(out / sample.image)
-        records.append(sample.to_dict())
-    path = out / "annotations.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
+    out = check_output(out_dir, arg="OUT", overwrite=overwrite, folder=True)
+    with replace_dir(out) as stage:
+        (stage / "images").mkdir()
+        records = []
+        for i in tqdm(range(n), desc="scenes", disable=not progress, unit="img"):
+            size = sizes[i % len(sizes)]
+            kind = kinds[i % len(kinds)] if kinds else None
+            large = is_large(seed, i, size, large_targets)
+            img, sample = make_sample(i, size, seed, kind, large, grid)
+            ext = "png" if size <= 2048 else "jpg"
+            sample.image = f"images/{sample.id}.{ext}"
+            if ext == "jpg":
+                img.save(stage / sample.image, quality=92)
+            else:
+                img.save(stage / sample.image)
+            records.append(sample.to_dict())
+        path = write_text(
+            stage / "annotations.jsonl", "".join(json.dumps(r) + "\n" for r in records)
+        )
+        if vstar:
+            write_vstar_layout(path)
+    return out / "annotations.jsonl"
 
 
 def read_dataset(path: str | Path) -> list[SynthSample]:
@@ -302,6 +316,6 @@ def write_vstar_layout(annotations: str | Path) -> Path:
         options = "\n".join(f"({'ABCD'[i]}) {opt}" for i, opt in enumerate(s.options))
         rows.append({"question_id": s.id, "image": s.image, "text": f"{s.question}\n{options}",
                      "label": s.answer, "category": s.category})  # fmt: skip
-    out = path.with_name("test_questions.jsonl")
-    out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return out
+    return write_text(
+        path.with_name("test_questions.jsonl"), "".join(json.dumps(r) + "\n" for r in rows)
+    )

@@ -118,7 +118,9 @@ def _text_config(size: TinySize, vocab: int, ids: dict[str, int], family: str) -
         num_hidden_layers=size.layers,
         num_attention_heads=size.heads,
         num_key_value_heads=size.kv_heads,
-        max_position_embeddings=32768,
+        # Qwen2.5-VL-7B's own, so recipes' lengths check against the tiny stand-in as they
+        # would against the real model (`cof validate` compares them).
+        max_position_embeddings=128000,
         tie_word_embeddings=True,
         bos_token_id=ids["bos_token_id"],
         eos_token_id=ids["eos_token_id"],

@@ -13,7 +13,9 @@ import importlib.util
 import io
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +66,39 @@ class Findings:
         return not self.errors
 
 
-def check_config(config: DictConfig) -> Findings:
-    """Run every check on a composed and resolved config."""
+# A check reads the composed config and appends to the findings; it never raises on purpose.
+Check = Callable[[DictConfig, Findings], None]
+
+
+def check_config(config: DictConfig, unresolved: dict[str, Any] | None = None) -> Findings:
+    """Run every check on a composed and resolved config.
+
+    ``unresolved`` is the same config before resolution (``prepare`` keeps it): the model
+    check needs to see ``${oc.env:...}`` fallbacks as written.
+    """
+    from cof_plugins.verl import cluster_checks as cluster
+
     found = Findings()
-    for check in (_parser, _agent_loop, _tools, _chat_template, _reward, _data, _verl_rules):
+    checks: list[Check] = [
+        _types, _parser, _agent_loop, _tools, _chat_template, _reward, _data, _verl_rules,
+        cluster.check_checkpoints, cluster.check_judge, cluster.check_token_budget,
+    ]  # fmt: skip
+    if unresolved is not None:
+        checks.append(partial(cluster.check_model_source, unresolved=unresolved))
+    for check in checks:
         try:
             check(config, found)
         except Exception as exc:  # a crashing check is itself a finding, not a traceback
-            found.errors.append(f"{check.__name__.strip('_')}: {type(exc).__name__}: {exc}")
+            name = getattr(check, "__name__", None) or check.func.__name__  # type: ignore[attr-defined]
+            found.errors.append(f"{name.strip('_')}: {type(exc).__name__}: {exc}")
     return found
+
+
+def _types(config: DictConfig, found: Findings) -> None:
+    """Numbers and booleans where verl's schema has them (``recipe.wrong_types``)."""
+    from cof_plugins.verl.recipe import wrong_types
+
+    found.errors += [f"{p}; fix the recipe or the override" for p in wrong_types(config)]
 
 
 def _parser(config: DictConfig, found: Findings) -> None:

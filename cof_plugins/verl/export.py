@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from cof_plugins.core.atomic import replace_dir
 from cof_plugins.core.frame import PixelBudget
 
 log = logging.getLogger(__name__)
@@ -44,23 +45,23 @@ def export_rl_checkpoint(
 
     local = actor_dir(checkpoint)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config = ModelMergerConfig(
-        operation="merge",
-        backend=backend,
-        target_dir=str(out),
-        local_dir=str(local),
-        hf_model_config_path=str(local / "huggingface"),
-    )
     if backend == "fsdp":
         from verl.model_merger.fsdp_model_merger import FSDPModelMerger as Merger
     elif backend == "megatron":
         from verl.model_merger.megatron_model_merger import MegatronModelMerger as Merger
     else:
         raise ValueError(f"backend must be fsdp or megatron, got {backend!r}")
-    merger = Merger(config)
-    merger.merge_and_save()
-    merger.cleanup()
-    stamp_cof(out, budget)
+    with replace_dir(out) as stage:  # the model appears complete or not at all
+        config = ModelMergerConfig(
+            operation="merge",
+            backend=backend,
+            target_dir=str(stage),
+            local_dir=str(local),
+            hf_model_config_path=str(local / "huggingface"),
+        )
+        merger = Merger(config)
+        merger.merge_and_save()
+        merger.cleanup()
+        stamp_cof(stage, budget)
     log.info("merged %s into %s", local, out)
     return out

@@ -1,7 +1,11 @@
 """Compose, check and start verl's PPO trainer in this process (``cof rl`` / ``cof validate``).
 
+One path for every run: ``prepare`` composes the recipe once (plus overrides, plus the smoke
+overlay when asked), resolves and checks it; ``train`` reads the device from that composed
+config (``trainer.device: cpu`` selects cof-plugins' CPU platform) and starts verl.
+
 ``verl.trainer.main_ppo.main`` is a ``@hydra.main`` function and cannot take a composed
-config, so this module does what its body does, in the same order: ``auto_set_device``,
+config, so ``train`` does what its body does, in the same order: ``auto_set_device``,
 ``validate_config`` (inside ``check_config``), then ``run_ppo(config, task_runner_class=...)``
 with the V1 or legacy TaskRunner as ``trainer.use_v1`` says. Registration happens here first,
 and the config sent to Ray is already resolved (chat template text, absolute tool YAML path).
@@ -13,6 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,6 +33,8 @@ class Prepared:
     recipe: Path
     config: DictConfig
     findings: Findings
+    # The composed config before resolution (interpolations as written), for reports.
+    unresolved: dict[str, Any]
 
 
 def prepare(recipe: str | Path, overrides: Sequence[str] = ()) -> Prepared:
@@ -40,10 +47,16 @@ def prepare(recipe: str | Path, overrides: Sequence[str] = ()) -> Prepared:
     path = find_recipe(recipe)
     unknown = unknown_recipe_keys(path)
     config = compose_recipe(path, overrides)
+    unresolved = OmegaConf.to_container(config, resolve=False)
     resolve(config)
-    findings = check_config(config)
+    findings = check_config(config, unresolved)
     findings.errors[:0] = unknown
-    return Prepared(path, config, findings)
+    return Prepared(path, config, findings, unresolved)
+
+
+def on_cpu(config: DictConfig) -> bool:
+    """Whether the composed config asks for the CPU device (``trainer.device: cpu``)."""
+    return OmegaConf.select(config, "trainer.device", default=None) == "cpu"
 
 
 def ship_registration(config: DictConfig) -> None:
@@ -73,7 +86,15 @@ def ship_to_ray(config: DictConfig) -> list[str]:
 
 
 def train(config: DictConfig) -> None:
-    """Start verl's trainer on a prepared config (blocks until training ends)."""
+    """Start verl's trainer on a prepared config (blocks until training ends).
+
+    The device comes from the config: on ``cpu`` the CPU platform is selected here, before
+    verl's trainer is imported (verl resolves its platform once, on first use).
+    """
+    if on_cpu(config):
+        from cof_plugins.verl.cpu.registration import use_cpu_platform
+
+        use_cpu_platform(config)
     from verl.trainer import main_ppo
     from verl.utils.device import auto_set_device
 

@@ -13,19 +13,32 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
+
+from cof_plugins.core.yaml_file import YamlSyntaxError, check_yaml, explain
 
 VERL_CONFIG_MODULE = "verl.trainer.config"
 BASE_CONFIG = "ppo_trainer"
 # Recipes leave the search path to the composer: Hydra refuses ``hydra.searchpath`` in any
 # file but the primary one, and recipe variants build on other recipes through ``defaults``.
-SEARCHPATH_OVERRIDE = f"hydra.searchpath=[pkg://{VERL_CONFIG_MODULE}]"
+# The shipped recipes folder is on it too, so a recipe anywhere can build on a shipped one
+# and take the shipped overlays (``+overlays=smoke``).
+
+
+def _searchpath() -> str:
+    from cof_plugins.assets import recipes_dir
+
+    return f"hydra.searchpath=[pkg://{VERL_CONFIG_MODULE},file://{recipes_dir() / 'rl'}]"
+
+
 # Subtrees whose keys are free-form by design (passed through to Ray, vLLM, the reward fn...).
 FREE_FORM = (
     "ray_kwargs.ray_init",
@@ -45,21 +58,38 @@ class RecipeError(ValueError):
 
 
 def find_recipe(name_or_path: str | Path) -> Path:
-    """A recipe file by path, or by name among the recipes shipped in ``recipes/rl``."""
+    """A recipe file by path, or by name among the recipes shipped in ``recipes/rl``.
+
+    Anything that looks like a path (a folder separator or a ``.yaml`` suffix) must exist:
+    ``/elsewhere/tiny_cpu.yaml`` never falls back to the shipped ``tiny_cpu``. The file is
+    checked as YAML first, so a syntax error names its line and column.
+    """
     path = Path(name_or_path).expanduser()
     if path.is_file():
-        return path.resolve()
+        return _checked(path.resolve())
     from cof_plugins.assets import recipes_dir
 
     shipped = recipes_dir() / "rl"
-    for candidate in (shipped / path.name, shipped / f"{path.name}.yaml"):
-        if candidate.is_file():
-            return candidate.resolve()
     names = sorted(p.stem for p in shipped.glob("*.yaml"))
+    text = str(name_or_path)
+    if "/" in text or os.sep in text or path.suffix in (".yaml", ".yml"):
+        same = f"; the shipped recipe of that name is `{path.stem}`" if path.stem in names else ""
+        raise RecipeError(f"recipe file {text!r} does not exist{same}; check the path")
+    candidate = shipped / f"{path.name}.yaml"
+    if candidate.is_file():
+        return _checked(candidate.resolve())
     raise RecipeError(
-        f"recipe {str(name_or_path)!r} is neither a file nor a shipped recipe; "
+        f"recipe {text!r} is neither a file nor a shipped recipe; "
         f"shipped recipes: {', '.join(names)}"
     )
+
+
+def _checked(path: Path) -> Path:
+    try:
+        check_yaml(path)
+    except YamlSyntaxError as exc:
+        raise RecipeError(str(exc)) from None
+    return path
 
 
 def compose_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
@@ -71,9 +101,11 @@ def compose_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> DictCon
     path = find_recipe(recipe)
     try:
         with initialize_config_dir(config_dir=str(path.parent), version_base=None):
-            return compose(config_name=path.stem, overrides=[SEARCHPATH_OVERRIDE, *overrides])
+            return compose(config_name=path.stem, overrides=[_searchpath(), *overrides])
     except (HydraException, OmegaConfBaseException) as exc:
         raise RecipeError(_explain(exc, path)) from exc
+    except yaml.YAMLError as exc:  # a file the recipe's defaults name (the recipe is checked)
+        raise RecipeError(explain(exc, getattr(exc.problem_mark, "name", path))) from None
 
 
 @lru_cache(maxsize=1)
@@ -96,6 +128,46 @@ def unknown_recipe_keys(recipe: str | Path) -> list[str]:
             continue
         problems.append(f"{path.name}: unknown key {key!r}{_suggest(base, key)}")
     return problems
+
+
+def wrong_types(config: DictConfig) -> list[str]:
+    """One message per value whose kind differs from verl's default for that key.
+
+    Hydra takes ``actor_rollout_ref.actor.optim.lr=abc`` as the string "abc"; verl would fail
+    on it only once its workers build their optimisers. A key whose default is a number must
+    hold a number, and one whose default is true/false a boolean.
+    """
+    base, problems = base_tree(), []
+    for key, value in _leaves(_tree(config)):
+        default = _lookup(base, key)
+        if isinstance(value, str) and value.startswith("${"):
+            continue  # an interpolation, resolved later
+        if isinstance(default, bool) and not isinstance(value, bool):
+            problems.append(f"{key}={value!r}: verl expects true or false (default {default})")
+        elif _number(default) and not _number(value) and value is not None:
+            problems.append(f"{key}={value!r}: verl expects a number (default {default!r})")
+    return problems
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    elif prefix:
+        yield prefix.rstrip("."), node
+
+
+def _lookup(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def _tree(config: DictConfig) -> dict[str, Any]:

@@ -10,6 +10,10 @@ the zoom tool whose arguments hold only the parser's message under ``PARSE_ERROR
 Calls come in the order the text holds them, readable or not, exactly as the evaluation loop
 sees them (``ParsedTurn.attempts``): verl runs the first ``max_parallel_calls`` of them, which
 the recipe sets from the zoom tool's profile (1 for "first"; ``cof validate`` checks it).
+
+Decoding and parsing run together in a worker thread, never on the agent loop's event loop:
+parsing is linear and bounded (see ``core.parser``), but a long response still costs
+milliseconds that every other rollout on the loop would wait for.
 """
 
 from __future__ import annotations
@@ -17,19 +21,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from verl.experimental.agent_loop.tool_parser import FunctionCall, ToolParser
 
-from cof_plugins.core.parser import ZOOM_TOOL, ToolCall, ToolCallError, parse_turn
+from cof_plugins.core.parser import (
+    MAX_CALLS,
+    ZOOM_TOOL,
+    ToolCall,
+    ToolCallError,
+    parse_turn,
+    tool_call_spans,
+)
 
 # Reserved argument key: "this call could not be read; here is what to tell the model".
 PARSE_ERROR_KEY = "_cof_parse_error"
 
 log = logging.getLogger(__name__)
-_BLOCK = re.compile(r"<tool_call>.*?(?:</tool_call>|(?=<tool_call>)|\Z)", re.DOTALL)
 
 
 class CofToolParser(ToolParser):
@@ -39,8 +48,13 @@ class CofToolParser(ToolParser):
         self, responses_ids: list[int], tools: Sequence[Any] | None = None
     ) -> tuple[str, list[FunctionCall]]:
         loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(None, self.decode, responses_ids)
-        return self.parse_text(text, tool_names(tools))
+        return await loop.run_in_executor(None, self.decode_and_parse, responses_ids, tools)
+
+    def decode_and_parse(
+        self, responses_ids: list[int], tools: Sequence[Any] | None = None
+    ) -> tuple[str, list[FunctionCall]]:
+        """``extract_tool_calls``'s work, run in a worker thread."""
+        return self.parse_text(self.decode(responses_ids), tool_names(tools))
 
     def decode(self, responses_ids: list[int]) -> str:
         """Decode keeping special tokens (tags must survive), then drop the end-of-turn marks."""
@@ -67,7 +81,20 @@ class CofToolParser(ToolParser):
                 len(turn.errors),
                 ZOOM_TOOL,
             )
-        return _BLOCK.sub("", text).strip(), [c for c in calls if c is not None]
+        return _without_calls(text).strip(), [c for c in calls if c is not None]
+
+
+def _without_calls(text: str) -> str:
+    """The text less its ``<tool_call>`` blocks, the blocks ``parse_turn`` read; past the
+    ``MAX_CALLS`` that it reads, the rest of the text is dropped too."""
+    kept, cursor = [], 0
+    for n, (start, end) in enumerate(tool_call_spans(text)):
+        kept.append(text[cursor:start])
+        cursor = end
+        if n == MAX_CALLS:
+            return "".join(kept)
+    kept.append(text[cursor:])
+    return "".join(kept)
 
 
 def tool_names(tools: Sequence[Any] | None) -> tuple[str, ...]:

@@ -10,6 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cof_plugins.core.parser import (
+    MAX_BOXED_CHARS,
+    MAX_CALL_CHARS,
+    MAX_CALLS,
     ParsedTurn,
     ToolCall,
     assistant_segments,
@@ -17,6 +20,8 @@ from cof_plugins.core.parser import (
     format_tool_call,
     last_boxed,
     parse_turn,
+    read_call,
+    tool_call_spans,
 )
 
 ZOOM = "image_zoom_in_tool"
@@ -145,6 +150,57 @@ def test_bad_boxes_become_errors(arguments, expected):
     assert message.startswith(f"Your {ZOOM} call has")
     assert expected in message
     assert "[x1, y1, x2, y2]" in message
+
+
+def test_a_400_digit_coordinate_is_a_helpful_error_not_a_crash():
+    """The path the catch-all used to take (OverflowError); now a message, and no guard."""
+    body = f'{{"name": "{ZOOM}", "arguments": {{"bbox_2d": [{"1" * 400}, 2, 3, 4]}}}}'
+    expected = (
+        f"Your {ZOOM} call has a bbox_2d with a value too large to be a coordinate "
+        f'(got a 400-digit number). Expected JSON like {{"name": "{ZOOM}", "arguments": '
+        '{"bbox_2d": [x1, y1, x2, y2]}} inside <tool_call></tool_call>.'
+    )
+    assert only_error(f"<tool_call>{body}</tool_call>") == expected
+    assert read_call(body).message == expected  # unguarded: nothing was raised
+    assert "too large" in read_call(body.replace("1" * 400, '"1e999"')).message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"<tool_call>{{{' ' * MAX_CALL_CHARS}}}</tool_call>", "characters long"),
+        ("<tool_call>" * (MAX_CALLS + 5), f"more than {MAX_CALLS} tool calls"),
+    ],
+    ids=["call-too-long", "too-many-calls"],
+)
+def test_what_is_parsed_at_all_is_bounded(text, expected):
+    turn = parse_turn(text)
+    assert expected in turn.errors[-1].message
+    assert len(turn.errors) <= MAX_CALLS + 1
+
+
+def test_a_box_longer_than_the_bound_is_not_matched():
+    fits = "x" * MAX_BOXED_CHARS
+    assert last_boxed("\\boxed{" + fits + "}") == fits
+    assert last_boxed("\\boxed{" + fits + "x}") is None
+    assert last_boxed("\\boxed{B} and \\boxed{" + fits + "x}") == "B"
+
+
+def test_code_fences_around_the_call_are_dropped():
+    call = f'{{"name": "{ZOOM}", "arguments": {{"bbox_2d": [1, 2, 3, 4]}}}}'
+    for fenced in (f"```json\n{call}\n```", f"```{call}```", f"```\n{call}", f"{call}\n```"):
+        assert only_call(f"<tool_call>{fenced}</tool_call>").bbox == (1, 2, 3, 4)
+
+
+def test_tool_call_spans_cover_what_parse_turn_reads():
+    text = "a<tool_call>x</tool_call>b<tool_call>y<tool_call>z"
+    spans = list(tool_call_spans(text))
+    assert [text[s:e] for s, e in spans] == [
+        "<tool_call>x</tool_call>",
+        "<tool_call>y",
+        "<tool_call>z",
+    ]
+    assert [e.raw for e in parse_turn(text).errors] == ["x", "y", "z"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,12 @@ def zoom_turn(box, think: str = "small") -> str:
     return f"<think>{think}</think>\n" + format_tool_call("image_zoom_in_tool", {"bbox_2d": box})
 
 
+_IDS = itertools.count()
+
+
 def _good_row(box=(10, 10, 60, 60), images=("frame.png", "crop.png")) -> dict:
-    """A valid one-zoom canonical row on a 224x224 frame (images made by ``image_dir``)."""
+    """A valid one-zoom canonical row on a 224x224 frame (images made by ``image_dir``);
+    each call's row has its own ``meta.id`` (a repeated id is a finding)."""
     p = load_protocol()
     return {
         "messages": [
@@ -33,7 +38,7 @@ def _good_row(box=(10, 10, 60, 60), images=("frame.png", "crop.png")) -> dict:
             {"role": "assistant", "content": "<think>clear</think>\n<answer>A</answer>"},
         ],
         "images": list(images),
-        "meta": {"id": "r", "answer": "A", "options": ["red", "blue"]},
+        "meta": {"id": f"r{next(_IDS)}", "answer": "A", "options": ["red", "blue"]},
     }
 
 

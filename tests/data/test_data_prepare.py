@@ -196,7 +196,8 @@ def test_hrbench_undecodable_image_is_a_bad_row_and_leaves_no_images(tmp_path):
     ])  # fmt: skip
     with pytest.raises(BenchmarkError, match=r"row 1: image: .*not an image"):
         prepare("hrbench", snap, tmp_path / "out")
-    assert list((tmp_path / "out").iterdir()) == []  # no images, no temporary folder
+    # Nothing written: no output folder, no images, no temporary folder beside it.
+    assert [p.name for p in tmp_path.iterdir()] == ["hr"]
     result = prepare("hrbench", snap, tmp_path / "out", skip_bad_rows=True)
     assert result.n_rows == 1 and result.problems[0].startswith("row 1: image:")
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []

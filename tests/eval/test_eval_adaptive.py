@@ -74,7 +74,8 @@ def _scripted(root, samples, policy, loop: LoopConfig):
 
 def _run(scenes, tmp_path, policy, name="run", **loop_kw):
     root, samples, test, _ = scenes
-    loop = LoopConfig(batch_size=4, **{**BUDGET, **loop_kw})
+    # exact frames: the scripted backend recognises each sample by its frame's pixels
+    loop = LoopConfig(batch_size=4, exact_frames=True, **{**BUDGET, **loop_kw})
     spec = EvalSpec(benchmark=str(test), model=name, loop=loop, judge=False)
     run_eval(spec, tmp_path / name, backend=_scripted(root, samples, policy, loop), progress=False)
     return [json.loads(line) for line in (tmp_path / name / "results.jsonl").open()]
@@ -90,7 +91,7 @@ def _adaptive(legible_ids):
 def test_legibility_is_the_synthesizers_own_decision(scenes):
     """meta.legible agrees with the trajectory written (direct iff legible) and with the
     target's frame size computed here from the scene, so data and eval cannot disagree."""
-    root, samples, _, path = scenes
+    _root, samples, _, path = scenes
     rows = {r["meta"]["id"]: r for r in json.loads(path.read_text())}
     questions = load_legibility(path)
     spec = get_family("qwen2_5_vl")
@@ -128,7 +129,9 @@ def test_bad_boxes_are_attempts_not_zooms(scenes, tmp_path):
     """x1 > x2: the call is refused, counts as invalid, and is neither a zoom nor direct."""
     _, _, _, path = scenes
     questions = load_legibility(path)
-    out = rates(_run(scenes, tmp_path, lambda s, b, f: zoom_call([b[2], b[1], b[0], b[3]])), questions)
+    out = rates(
+        _run(scenes, tmp_path, lambda s, b, f: zoom_call([b[2], b[1], b[0], b[3]])), questions
+    )
     assert out["zoom_illegible"] == out["zoom_legible"] == 0.0
     assert out["direct_legible"] == out["direct_illegible"] == 0.0
     assert out["invalid_calls"] == 1.0 and out["target_in_crop"] is None
@@ -136,7 +139,7 @@ def test_bad_boxes_are_attempts_not_zooms(scenes, tmp_path):
 
 def test_a_zoom_elsewhere_is_valid_but_misses(scenes, tmp_path):
     """A valid box in the corner away from the target: a valid zoom, not a target hit."""
-    _, samples, _, path = scenes
+    _, _samples, _, path = scenes
     questions = load_legibility(path)
 
     def corner(sample, box, frame):

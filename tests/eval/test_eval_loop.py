@@ -11,7 +11,8 @@ from PIL import Image
 from cof_plugins.core.frame import frame_size
 from cof_plugins.eval.benchmarks import load_benchmark
 from cof_plugins.eval.loop import LoopConfig, Trajectory, resize_long_side, run_loop
-from cof_plugins.eval.scoring import score, summarize
+from cof_plugins.eval.scoring import score
+from cof_plugins.eval.summary import summarize
 
 
 def _bench(tmp_path, synth_samples, synth_dir, n=3, extra=None):
@@ -174,9 +175,9 @@ class _RecordingJudge:
 def test_paper_scores_the_first_answer_against_the_letter(tmp_path, synth_samples, synth_dir):
     """The release's scorer: the first <answer> of the final turn; the judge sees "B"."""
     samples = _bench(tmp_path, [s for s in synth_samples if s.options], synth_dir, n=1)
-    two = "<think>x</think> <answer>a hedge</answer> then <answer>(Z) neither</answer>"
+    two = "<think>x</think> <answer>a hedge</answer> then <answer>perhaps the other one</answer>"
     for profile, pred, reference in (
-        ("default", "(Z) neither", samples[0].answer_text),
+        ("default", "perhaps the other one", samples[0].answer_text),
         ("paper", "a hedge", samples[0].answer),
     ):
         done = _run(samples, FakeBackend(lambda r, t: two), LoopConfig(profile=profile))

@@ -164,13 +164,14 @@ def test_report_side_by_side(runs, tmp_path):
     _, out = runs
     md, page = build_report([out["default"][3], out["paper"][3]], tmp_path / "rep", trajectories=2)
     text = md.read_text()
-    assert "| accuracy (%) | 100.00 | 100.00 |" in text
+    assert "| accuracy (%) [95% CI] | 100.00 [100.0, 100.0] | 100.00 [100.0, 100.0] |" in text
     assert "| invalid calls / sample | 2.00 | 2.00 |" in text
     assert "profile paper" in text and "direct_attributes" in text
     pngs = sorted((tmp_path / "rep" / "trajectories").glob("*.png"))
     assert len(pngs) == 4
     html = page.read_text()
-    assert html.count("data:image/png;base64,") == 4 + 2  # trajectories + category plots
+    # trajectories + category plots + accuracy vs tokens (one point per run: no sweep)
+    assert html.count("data:image/png;base64,") == 4 + 2 + 1
     assert 'src="plots/' not in html and "<table>" in html
 
 

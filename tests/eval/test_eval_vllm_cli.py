@@ -107,6 +107,9 @@ def test_cli_eval_through_the_openai_backend(tmp_path, synth_samples, synth_dir,
         (["--backend", "openai"], "needs --url"),
         (["--max-turns", "0"], "max_turns must be >= 1"),
         (["--format", "hrbench"], "no 'image' column"),
+        (["--samples", "2"], "pass --temperature"),
+        (["--shuffle-options", "-1"], "--shuffle-options must be >= 0"),
+        (["--temperature", "-1"], "temperature must be a number in [0, 10]"),
     ],
 )
 def test_cli_errors_are_clear(tmp_path, synth_samples, synth_dir, capsys, argv, message):

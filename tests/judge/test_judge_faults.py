@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import time
 
 import pytest
 
 from cof_plugins.judge import JudgeClient, JudgeConfig, JudgeUnavailableError
+from cof_plugins.judge.breaker import CircuitBreaker
 from cof_plugins.testbed.openai_server import (
     FakeOpenAIServer,
     Reply,
@@ -68,15 +68,14 @@ def test_server_down_falls_back_to_rules_not_zero():
 
 
 def test_slow_server_times_out_then_falls_back(server):
+    """No stopwatch: without the timeout the reply would arrive (after 2 s) and be judged."""
     server.responder = lambda body: slow(2.0, verdict(1))
-    client = make_client(server.url, timeout_s=0.2, max_retries=1)
-    start = time.monotonic()
+    sleeps = Sleeps()
+    client = make_client(server.url, sleeps, timeout_s=0.2, max_retries=1)
     v = client.judge_sync("q", "a", "a")
-    elapsed = time.monotonic() - start
     assert (v.source, v.attempts) == ("fallback", 2)
     assert "no reply within 0.2 s" in v.error
-    assert 0.4 <= elapsed < 1.5
-    assert len(server.chat_requests) == 2
+    assert len(server.chat_requests) == 2 and len(sleeps.waits) == 1
 
 
 def test_500s_then_success(server):
@@ -202,40 +201,68 @@ def test_group_raise_policy_propagates(server):
         client.judge_group_sync([("q", "red", "red"), ("q", "BROKEN", "red")])
 
 
+class Clock:
+    """An injected monotonic clock for the breaker: time moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def with_breaker(client: JudgeClient, clock: Clock) -> JudgeClient:
+    """The client's breaker, same settings, on ``clock`` instead of time.monotonic."""
+    cfg = client.config
+    client.breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown_s, clock=clock)
+    return client
+
+
 def test_circuit_breaker_opens_skips_and_recovers(server):
     server.script = [error(500)] * 3
-    client = make_client(server.url, breaker_threshold=3, breaker_cooldown_s=0.3, max_retries=5)
+    clock, sleeps = Clock(), Sleeps()
+    client = make_client(
+        server.url, sleeps, breaker_threshold=3, breaker_cooldown_s=30.0, max_retries=5
+    )
+    with_breaker(client, clock)
     v = client.judge_sync("q", "a", "a")
     # The breaker cut the retries short: 3 failed attempts, not 6.
     assert (v.source, v.attempts) == ("fallback", 3) and "circuit open" in v.error
-    start = time.monotonic()
+    waits = len(sleeps.waits)
     skipped = client.judge_many_sync([("q", str(i), "a") for i in range(20)])
-    assert time.monotonic() - start < 0.25
     assert all(s.source == "fallback" and s.attempts == 0 for s in skipped)
-    assert len(server.chat_requests) == 3
+    assert len(server.chat_requests) == 3 and len(sleeps.waits) == waits  # no request, no wait
     stats = client.stats()
     assert stats["judge/circuit_opens"] == 1 and stats["judge/circuit_open"] == 1
     assert stats["judge/circuit_open_skips"] == 21
-    time.sleep(0.35)
+    clock.now += 29.9
+    assert client.judge_sync("q", "a", "a").source == "fallback"  # still cooling down
+    clock.now += 0.2
     assert client.judge_sync("q", "a", "a").source == "judge"
     assert client.stats()["judge/circuit_open"] == 0 and client.breaker.consecutive_failures == 0
 
 
 def test_half_open_failure_reopens_at_once(server):
     server.responder = lambda body: error(500)
-    client = make_client(server.url, breaker_threshold=2, breaker_cooldown_s=0.2, max_retries=3)
+    clock = Clock()
+    client = make_client(
+        server.url, Sleeps(), breaker_threshold=2, breaker_cooldown_s=20.0, max_retries=3
+    )
+    with_breaker(client, clock)
     client.judge_sync("q", "a", "a")
     assert client.breaker.is_open
-    time.sleep(0.25)
+    clock.now += 20.0
     v = client.judge_sync("q", "a", "a")
     assert v.attempts == 1 and client.breaker.is_open and client.breaker.opened == 2
 
 
-def test_outage_with_concurrency_is_bounded_in_time():
-    client = make_client(refused_url(), breaker_threshold=4, max_retries=3, concurrency=8)
-    start = time.monotonic()
+def test_outage_with_concurrency_is_bounded():
+    """An outage costs about the breaker's threshold in requests, not items x attempts."""
+    sleeps = Sleeps()
+    client = make_client(refused_url(), sleeps, breaker_threshold=4, max_retries=3, concurrency=8)
     verdicts = asyncio.run(client.judge_many([("q", str(i), "a") for i in range(64)]))
-    assert time.monotonic() - start < 3.0
     assert all(v.is_fallback for v in verdicts)
     stats = client.stats()
     assert stats["judge/fallbacks"] == 64 and stats["judge/circuit_open_skips"] >= 50
+    # At most the concurrent calls' attempts before the circuit opened (8 x 4), not 64 x 4.
+    assert stats["judge/requests"] <= 8 * 4 and len(sleeps.waits) <= 8 * 3

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
 pytest.importorskip("verl")
 
+from cof_plugins.core.parser import MAX_CALLS
 from cof_plugins.verl.tool_parser import PARSE_ERROR_KEY
 
 CALL = '{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [1, 2, 30, 40]}}'
@@ -93,3 +95,34 @@ def test_errors_are_dropped_when_no_zoom_tool_is_active(parser):
     ids = parser.tokenizer.encode("<tool_call>{oops</tool_call>", add_special_tokens=False)
     _, calls = asyncio.run(parser.extract_tool_calls(ids, [other]))
     assert calls == []
+
+
+def test_decoding_and_parsing_run_off_the_event_loop(parser, monkeypatch):
+    """The agent loop's event loop serves every rollout: it must never wait on parsing."""
+    threads = {}
+
+    def spy(name, original):
+        def wrapped(*args):
+            threads[name] = threading.current_thread()
+            return original(*args)
+
+        return wrapped
+
+    monkeypatch.setattr(parser, "decode", spy("decode", parser.decode))
+    monkeypatch.setattr(parser, "parse_text", spy("parse", parser.parse_text))
+
+    async def on_the_loop():
+        threads["loop"] = threading.current_thread()
+        ids = parser.tokenizer.encode(f"<tool_call>{CALL}</tool_call>", add_special_tokens=False)
+        return await parser.extract_tool_calls(ids, None)
+
+    _, calls = asyncio.run(on_the_loop())
+    assert [c.name for c in calls] == ["image_zoom_in_tool"]
+    assert threads["decode"] is not threads["loop"] and threads["parse"] is not threads["loop"]
+
+
+def test_content_past_the_calls_read_is_dropped(parser):
+    text = "lead " + f"<tool_call>{CALL}</tool_call> mid " * (MAX_CALLS + 3) + "tail"
+    content, calls = parser.parse_text(text, ("image_zoom_in_tool",))
+    assert content.startswith("lead") and "<tool_call>" not in content and "tail" not in content
+    assert len(calls) == MAX_CALLS + 1  # the calls read, then one error for the rest

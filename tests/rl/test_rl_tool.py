@@ -84,6 +84,9 @@ def test_full_resolution_crop_reads_the_original(tmp_path):
             "parse",
         ),
         (["not", "a", "dict"], "not an object", "parse"),
+        # A 400-digit coordinate overflows a float: the model's unreadable call, penalised.
+        ({"bbox_2d": [1, 1, 50, int("9" * 400)]}, "could not be read", "parse"),
+        ({"bbox_2d": [int("9" * 400), 1, 50, 60]}, "could not be read", "parse"),
     ],
 )
 def test_bad_calls_get_text_and_a_penalty_never_an_exception(arguments, needle, kind):
@@ -91,7 +94,7 @@ def test_bad_calls_get_text_and_a_penalty_never_an_exception(arguments, needle, 
     assert response.image is None and needle in response.text
     assert "<|im_end|>" not in response.text
     assert reward == pytest.approx(-0.05)
-    assert stats["cof_zoom_invalid"] == 1
+    assert stats["cof_zoom_invalid"] == 1 and stats["cof_zoom_setup_errors"] == 0
     assert stats["cof_zoom_parse_errors"] == (1 if kind == "parse" else 0)
 
 

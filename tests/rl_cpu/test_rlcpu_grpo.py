@@ -1,4 +1,4 @@
-"""verl's own V1 GRPO loop on CPU, end to end: `python -m cof_plugins.verl.cpu.run tiny_cpu`.
+"""verl's own V1 GRPO loop on CPU, end to end: `cof rl tiny_cpu` (trainer.device: cpu).
 
 Two real steps (CPU platform, FSDP2 under gloo, hf rollout, agent loop with the zoom tool,
 CoF reward, AGAR sampler, GRPO advantages, actor update, weight sync, checkpoint,
@@ -85,7 +85,7 @@ def _run(workdir: dict, name: str, *overrides: str) -> list[dict]:
         "data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
         "data.max_response_length=384", *overrides,
     ]  # fmt: skip
-    cmd = [sys.executable, "-m", "cof_plugins.verl.cpu.run", "tiny_cpu", *args]
+    cmd = [sys.executable, "-m", "cof_plugins.cli", "rl", "tiny_cpu", *args]
     done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=420)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return [json.loads(line) for line in metrics.read_text().splitlines()]
@@ -165,6 +165,52 @@ def test_agar_scores_follow_the_paper_tiers_and_advantages_are_finite(trained):
 def test_validation_runs_and_training_resumes_from_the_checkpoint(trained):
     assert "val-core/cof/acc/mean@1" in _by_step(trained["first"])[2]
     assert sorted(_by_step(trained["resumed"])) == [3]
+
+
+def _local(value):
+    return getattr(value, "_local_tensor", value)
+
+
+def _optimizer_state(path: Path) -> tuple[dict[int, dict], dict]:
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    moments = {i: {k: _local(v) for k, v in s.items()} for i, s in state["state"].items()}
+    return moments, state["param_groups"][0]
+
+
+def test_resume_restores_the_weights_and_the_optimizer_state(trained):
+    """Step 3 of the resumed run is one AdamW step from exactly what step 2 saved.
+
+    From the two checkpoints alone: Adam's step count goes on from step 2's; the moments
+    are step 2's carried one step further (eliminating the unknown gradient g from
+    m3 = b1*m2 + (1-b1)*g and v3 = b2*v2 + (1-b2)*g^2); and step 2's weights, moved by the
+    update AdamW computes from step 3's moments, are step 3's weights. A resume from the
+    base model, or with a fresh optimizer, fails each of these.
+    """
+    from transformers import AutoModelForImageTextToText
+
+    ckpt = trained["root"] / "ckpt" / "cof" / "tiny_cpu"
+    actor = {s: ckpt / f"global_step_{s}" / "actor" for s in (2, 3)}
+    weights = {s: _actor_state(actor[s] / "model_world_size_1_rank_0.pt") for s in (2, 3)}
+    optim = {s: _optimizer_state(actor[s] / "optim_world_size_1_rank_0.pt") for s in (2, 3)}
+    names = [n for n, p in AutoModelForImageTextToText.from_pretrained(
+        trained["model"]).named_parameters() if p.requires_grad]  # fmt: skip
+    (m2, _), (m3, group) = optim[2], optim[3]
+    assert sorted(m3) == list(range(len(names))) and sorted(m2) == sorted(m3)
+    lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    checked = 0
+    for i, name in enumerate(names):
+        s2, s3 = m2[i], m3[i]
+        step = float(s3["step"])
+        assert step == float(s2["step"]) + 1, (name, float(s2["step"]), step)
+        grad = (s3["exp_avg"] - b1 * s2["exp_avg"]) / (1 - b1)
+        expected_v = b2 * s2["exp_avg_sq"] + (1 - b2) * grad * grad
+        torch.testing.assert_close(s3["exp_avg_sq"], expected_v, rtol=1e-3, atol=1e-12)
+        w2, w3 = weights[2][name].float(), weights[3][name].float()
+        denom = (s3["exp_avg_sq"].sqrt() / math.sqrt(1 - b2**step)) + eps
+        expected_w = w2 * (1 - lr * wd) - (lr / (1 - b1**step)) * s3["exp_avg"] / denom
+        torch.testing.assert_close(w3, expected_w, rtol=1e-4, atol=1e-6)
+        checked += not torch.equal(w2, w3)
+    assert checked > len(names) // 2  # the step moved most weights: nothing was skipped
 
 
 def test_logged_metrics_tell_raw_score_accuracy_tool_use_and_agar_apart(trained):

@@ -126,3 +126,28 @@ def test_shipped_dataset_info_names_every_role():
         "function_tag",
     }
     assert set(entry["tags"]) == tags and all(entry["tags"].values())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_shipped_recipe_has_the_declared_types(name, tiny_model, tmp_path):
+    from cof_plugins.llamafactory.arg_types import type_problems
+
+    overrides = [f"model_name_or_path={tiny_model}", f"output_dir={tmp_path}"]
+    assert type_problems(load_recipe(RECIPES / name, overrides)) == []
+
+
+def test_a_value_of_the_wrong_type_stops_cof_sft_before_anything_is_written(tmp_path, capsys):
+    """LLaMA-Factory's parse_dict does not check types: learning_rate=abc would reach the
+    optimiser. Checked up front, each bad key named, and nothing written to output_dir."""
+    from cof_plugins.cli import main
+
+    out = tmp_path / "out"
+    code = main(["sft", str(RECIPES / "tiny_cpu.yaml"), "model_name_or_path=/m",
+                 f"output_dir={out}", "learning_rate=abc", "lora_rank=8.5", "bf16=maybe",
+                 "--dry-run"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "learning_rate='abc': LLaMA-Factory expects a number such as 2e-5" in err
+    assert "lora_rank=8.5: LLaMA-Factory expects an integer" in err
+    assert "bf16='maybe': LLaMA-Factory expects true or false" in err
+    assert not out.exists()

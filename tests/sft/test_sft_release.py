@@ -99,7 +99,8 @@ def test_cof_sft_refuses_a_release_config_naming_each_mapping(tmp_path, capsys):
     assert "looks like a config of the Chain-of-Focus release" in err
     assert "template: qwen2_vl -> cof_qwen2_5_vl" in err
     assert "deepspeed: ./LLaMA-Factory/examples/deepspeed/ds_z3_config.json -> cof:zero3" in err
-    assert "freeze_multi_modal_projector: false -> additional_target: merger" in err
+    assert "lora_target: all -> q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj," in err
+    assert "merger.mlp.0,merger.mlp.2" in err
     assert "cof sft migrate" in err
 
 
@@ -126,12 +127,14 @@ def test_migrate_writes_a_recipe_llamafactory_parses(tmp_path, cof_data, tiny_mo
     release = yaml.safe_load(RELEASE)
     assert recipe["template"] == "cof_qwen2_5_vl"
     assert recipe["deepspeed"] == "cof:zero3"
-    assert recipe["additional_target"] == "merger" and "freeze_multi_modal_projector" not in recipe
+    lm = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert recipe["lora_target"].split(",") == [*lm, "merger.mlp.0", "merger.mlp.2"]
+    assert recipe["freeze_multi_modal_projector"] is False and "additional_target" not in recipe
     assert recipe["dataset"] == "cof_sft"
     assert recipe["dataset_dir"] == f"cof:{cof_data / 'train.json'}"
     assert recipe["media_dir"] == str(cof_data)
     assert recipe["output_dir"] == "saves/qwen2_5_vl/lora/cof_sft"
-    changed = {"template", "deepspeed", "freeze_multi_modal_projector", "dataset",
+    changed = {"template", "deepspeed", "lora_target", "dataset",
                "dataset_dir", "output_dir"}  # fmt: skip
     assert {k: v for k, v in release.items() if k not in changed} == {
         k: v for k, v in recipe.items() if k in release and k not in changed
@@ -139,7 +142,9 @@ def test_migrate_writes_a_recipe_llamafactory_parses(tmp_path, cof_data, tiny_mo
     refuse_release_config(load_recipe(out), out)  # `cof sft` takes the result
     overrides = [f"model_name_or_path={tiny_model}", f"output_dir={tmp_path / 'o'}"]
     (model, data, training, ft, _), _ = validate_recipe(out, overrides)
-    assert data.template == "cof_qwen2_5_vl" and ft.additional_target == ["merger"]
+    assert data.template == "cof_qwen2_5_vl" and ft.additional_target is None
+    assert ft.lora_target == [*lm, "merger.mlp.0", "merger.mlp.2"]
+    assert ft.freeze_multi_modal_projector is False
     assert (model.image_min_pixels, model.image_max_pixels) == (112**2, 3840**2)
     assert training.report_to == ["wandb"]  # the user's choice is kept
     header = out.read_text().split("\n\n")[0]
@@ -181,7 +186,7 @@ def test_outputs_are_never_clobbered(tmp_path, cof_data, capsys):
     assert "--overwrite" in capsys.readouterr().err
     release = tmp_path / "sft_lora-7b.yaml"
     code = cof("sft", "migrate", str(release), "--out", str(release), "--overwrite")
-    assert code == 2 and "one of the inputs" in capsys.readouterr().err
+    assert code == 2 and "is also the input" in capsys.readouterr().err
     code = cof("sft", "migrate", str(release), "--out", str(out), "--overwrite")
     assert code == 0 and out.read_text().startswith("# Migrated")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -26,10 +26,16 @@ identical to what ``image_zoom_in_tool`` would return.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cof_plugins.core.parser import ZOOM_TOOL, extract_bbox, format_tool_call, load_lenient
+from cof_plugins.core.parser import (
+    MAX_CALLS,
+    ZOOM_TOOL,
+    extract_bbox,
+    format_tool_call,
+    load_lenient,
+)
 from cof_plugins.core.protocol import Protocol
 from cof_plugins.data.styles.common import (
     ConvertError,
@@ -39,7 +45,7 @@ from cof_plugins.data.styles.common import (
     read_message,
 )
 
-_CALL = re.compile(r"<(grounding|tool_call)>(.*?)</\1>", re.S)
+_TAGS = ("grounding", "tool_call")
 Region = tuple[float, float, float, float]
 WHOLE: Region = (0.0, 0.0, 1.0, 1.0)
 
@@ -54,11 +60,18 @@ def compose(region: Region, box: Region) -> Region:
 def _source_index(args: Mapping[str, Any], i: int) -> int:
     """0 for the original, N for observation_N."""
     if "image_index" in args:
-        return int(args["image_index"])
+        index = args["image_index"]
+        if isinstance(index, bool) or not isinstance(index, int | str):
+            kind = type(index).__name__
+            raise ConvertError(f"row {i}: image_index must be an integer, got a {kind}")
+        text = str(index).strip() if isinstance(index, str) else None
+        if text is not None and not (text.isdigit() and len(text) <= 9):
+            raise ConvertError(f"row {i}: image_index must be an integer, got {text!r:.40}")
+        return int(index)
     source = str(args.get("source", "original_image")).strip().lower()
     if source in ("original_image", "original", "image", ""):
         return 0
-    match = re.fullmatch(r"observation[_ ]?(\d+)", source)
+    match = re.fullmatch(r"observation[_ ]?(\d{1,9})", source)
     if not match:
         raise ConvertError(
             f"row {i}: unknown source {source!r}; use original_image or observation_N"
@@ -78,11 +91,11 @@ def _arguments(body: str, tag: str, i: int) -> Mapping[str, Any]:
     return args
 
 
-def _rewrite_turn(text: str, regions: list[Region], i: int) -> str:
+def rewrite_turn(text: str, regions: list[Region], i: int) -> str:
     """Replace every call in one assistant turn; appends each call's region to ``regions``."""
 
-    def one(match: re.Match[str]) -> str:
-        args = _arguments(match.group(2), match.group(1), i)
+    def one(tag: str, body: str) -> str:
+        args = _arguments(body, tag, i)
         box, error = extract_bbox(args)
         if error is not None:
             raise ConvertError(f"row {i}: {error}")
@@ -97,7 +110,39 @@ def _rewrite_turn(text: str, regions: list[Region], i: int) -> str:
         rest = {k: v for k, v in args.items() if k not in ("bbox_2d", "source", "image_index")}
         return format_tool_call(ZOOM_TOOL, {"bbox_2d": [round(v, 4) for v in region], **rest})
 
-    return _CALL.sub(one, text)
+    out, cursor = [], 0
+    for n, (start, end, tag, body) in enumerate(_calls(text)):
+        if n == MAX_CALLS:
+            raise ConvertError(f"row {i}: an assistant turn holds more than {MAX_CALLS} calls")
+        out += [text[cursor:start], one(tag, body)]
+        cursor = end
+    return "".join([*out, text[cursor:]])
+
+
+def _calls(text: str) -> Iterator[tuple[int, int, str, str]]:
+    """(start, end, tag, body) of each ``<grounding>``/``<tool_call>`` block, in order.
+
+    A block runs from its opening tag to the first closing tag of the same name. With
+    ``str.find`` only, each tag's next opener remembered until the scan passes it, and a tag
+    whose closing tag never comes again not searched again: linear in the text, where the
+    regex ``<(tag)>(.*?)</\\1>`` was quadratic in openers.
+    """
+    cursor, nearest = 0, {tag: text.find(f"<{tag}>") for tag in _TAGS}
+    while True:
+        for tag, at in nearest.items():
+            if 0 <= at < cursor:
+                nearest[tag] = text.find(f"<{tag}>", cursor)
+        found = [(at, tag) for tag, at in nearest.items() if at >= 0]
+        if not found:
+            return
+        start, tag = min(found)
+        body_start = start + len(tag) + 2
+        close = text.find(f"</{tag}>", body_start)
+        if close < 0:
+            nearest[tag] = -1  # no closing tag after here: no later opener of it closes
+            continue
+        cursor = close + len(tag) + 3
+        yield start, cursor, tag, text[body_start:close]
 
 
 def from_mini_o3(row: Any, i: int, protocol: Protocol) -> dict:
@@ -110,7 +155,7 @@ def from_mini_o3(row: Any, i: int, protocol: Protocol) -> dict:
     out = []
     for role, content in turns:
         if role == "assistant":
-            content = _rewrite_turn(content, regions, i)
+            content = rewrite_turn(content, regions, i)
         elif role == "user" and seen_user and content.strip().replace("<image>", "") == "":
             role = "observation"
         seen_user = seen_user or role == "user"

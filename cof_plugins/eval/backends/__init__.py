@@ -2,9 +2,15 @@
 
 A request is the canonical conversation (``{"role", "content"}`` with ``<image>``
 placeholders, as ``core.protocol`` writes it) plus the images in placeholder order, already
-resized to the frame the model sees. A backend returns one greedy ``Generation`` per request
-and is asked for a whole turn of active trajectories at once, so engines that batch
-(transformers, vLLM) or run requests concurrently (OpenAI-compatible servers) can.
+resized to the frame the model sees. A backend returns one ``Generation`` per request and is
+asked for a whole turn of active trajectories at once, so engines that batch (transformers,
+vLLM) or run requests concurrently (OpenAI-compatible servers) can.
+
+Decoding is greedy at ``temperature`` 0. Above 0 each request samples with its own ``seed``
+(``cof eval --samples k``): the same request gives the same text whatever else shares its
+batch, so a resumed run repeats exactly what it would have done (transformers: a torch
+Generator per request; vLLM: ``SamplingParams(seed=...)``; OpenAI-compatible servers: the
+request's ``seed``, which servers honour on a best-effort basis).
 """
 
 from __future__ import annotations
@@ -31,21 +37,28 @@ class BackendUnavailable(RuntimeError):
 class Request:
     messages: list[dict[str, Any]]
     images: list[Image.Image] = field(default_factory=list)
+    temperature: float = 0.0
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
 class Generation:
-    """One assistant turn; ``tokens`` is None when the engine does not report it."""
+    """One assistant turn; token counts are None when the engine does not report them.
+
+    ``prompt_tokens`` is the length of the prompt the engine read for this turn, image
+    tokens included (the efficiency view of ``cof report``).
+    """
 
     text: str
     tokens: int | None
+    prompt_tokens: int | None = None
 
 
 class Backend(Protocol):
     name: str
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[Generation]:
-        """Greedy-decode one turn for every request, results in request order."""
+        """Decode one turn for every request, results in request order."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from cof_plugins.core.redact import install_log_filter, redact_text, redact_url
 from cof_plugins.core.retry import AttemptError, RetryPolicy, call_with_retries
 from cof_plugins.eval.backends import BackendUnavailable, Generation, Request, check_placeholders
 
@@ -53,13 +54,15 @@ class OpenAIBackend:
         url = url or os.environ.get("COF_EVAL_URL")
         if not url or not url.startswith(("http://", "https://")):
             raise BackendUnavailable(
-                f"the openai backend needs --url http://HOST:PORT/v1 (or COF_EVAL_URL), got {url!r}"
+                "the openai backend needs --url http://HOST:PORT/v1 (or COF_EVAL_URL), got "
+                f"{redact_url(url)!r}"
             )
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.model_name, self.url, self.seed = model, url.rstrip("/"), seed
+        install_log_filter("httpx")  # httpx logs each request's URL, credentials included
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy(max_attempts=retries + 1, timeout_s=timeout_s)
         self._sleep, self._clock = sleep, clock
@@ -91,8 +94,8 @@ class OpenAIBackend:
             "model": self.model_name,
             "messages": messages,
             "max_tokens": max_new_tokens,
-            "temperature": 0.0,
-            "seed": self.seed,
+            "temperature": float(request.temperature),
+            "seed": self.seed if request.seed is None else request.seed,
         }
 
     def _content(self, text: str, images) -> str | list[dict[str, Any]]:
@@ -131,7 +134,8 @@ class OpenAIBackend:
                 lambda: self._attempt(body), self.retry, sleep=self._sleep, rng=self._rng
             )
         except AttemptError as exc:
-            raise BackendUnavailable(f"POST {self.url}/chat/completions failed: {exc}") from None
+            message = f"POST {self.url}/chat/completions failed: {exc}"
+            raise BackendUnavailable(redact_text(message)) from None
 
     def _attempt(self, body: dict[str, Any]) -> Generation:
         import httpx
@@ -150,7 +154,7 @@ class OpenAIBackend:
             raise AttemptError(f"unusable reply: {exc}") from None
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.model_name, "url": self.url}
+        return {"backend": self.name, "model": self.model_name, "url": redact_url(self.url)}
 
     def close(self) -> None:
         self._http.close()
@@ -163,5 +167,9 @@ def _generation(body: Any) -> Generation:
         text = body["choices"][0]["message"]["content"] or ""
     except (KeyError, IndexError, TypeError) as exc:
         raise ValueError(f"malformed chat completion ({exc!r}): {str(body)[:200]}") from None
-    tokens = (body.get("usage") or {}).get("completion_tokens")
-    return Generation(text, int(tokens) if tokens is not None else None)
+    usage = body.get("usage") or {}
+    tokens, prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
+    return Generation(
+        text, int(tokens) if tokens is not None else None,
+        int(prompt) if prompt is not None else None,
+    )  # fmt: skip

@@ -5,6 +5,12 @@ template training renders with; the processor only tokenises and turns images in
 The processor's pixel bounds are set to the run's ``PixelBudget``, so an image already at
 its frame size passes through unchanged and the model sees exactly the frame that boxes
 refer to.
+
+Sampling (temperature above 0) does not use ``generate(do_sample=True)``: that draws every
+row of a batch from torch's one global generator, so a row's text would depend on what else
+shares its batch and a resumed run could not repeat it. ``SeededSampler`` instead draws each
+row's token from that row's own ``torch.Generator``, seeded by the request, and hands greedy
+search a distribution with all its mass on that token.
 """
 
 from __future__ import annotations
@@ -66,6 +72,9 @@ class TransformersBackend:
         inputs = self.processor(
             text=texts, images=images or None, padding=True, return_tensors="pt"
         ).to(self.device)
+        extra = {}
+        if any(r.temperature > 0 for r in requests):
+            extra["logits_processor"] = [SeededSampler(requests, self.device)]
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,
@@ -75,11 +84,13 @@ class TransformersBackend:
                 top_p=None,
                 top_k=None,
                 pad_token_id=self._pad,
+                **extra,
             )
         new = out[:, inputs["input_ids"].shape[1] :].tolist()
-        return [self._decode(row) for row in new]
+        prompts = inputs["attention_mask"].sum(dim=1).tolist()
+        return [self._decode(row, int(p)) for row, p in zip(new, prompts, strict=True)]
 
-    def _decode(self, ids: list[int]) -> Generation:
+    def _decode(self, ids: list[int], prompt_tokens: int) -> Generation:
         """Text up to the first end token; that token counts as generated, padding does not."""
         kept = []
         for token in ids:
@@ -87,7 +98,7 @@ class TransformersBackend:
             if token in self._eos:
                 break
         text = self.processor.tokenizer.decode(kept, skip_special_tokens=True)
-        return Generation(text, len(kept))
+        return Generation(text, len(kept), prompt_tokens)
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -116,6 +127,41 @@ class TransformersBackend:
                 "(as in training) instead",
                 self.model_name,
             )
+
+
+class SeededSampler:
+    """A logits processor that samples each row with its own seeded generator.
+
+    Rows at temperature 0 keep their argmax. The returned scores are 0 for the drawn token
+    and -inf elsewhere, so greedy search emits exactly the draw; processors that run before
+    this one (the checkpoint's repetition penalty, for instance) still shape the logits.
+    """
+
+    def __init__(self, requests: Sequence[Request], device: Any) -> None:
+        import torch
+
+        self.temperatures = [float(r.temperature) for r in requests]
+        self.generators = []
+        for r in requests:
+            gen = None
+            if r.temperature > 0:
+                gen = torch.Generator(device=device)
+                gen.manual_seed(int(r.seed or 0))
+            self.generators.append(gen)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        chosen = []
+        for row, (gen, temp) in enumerate(zip(self.generators, self.temperatures, strict=True)):
+            if gen is None:
+                chosen.append(scores[row].argmax())
+                continue
+            probs = torch.softmax(scores[row].float() / temp, dim=-1)
+            chosen.append(torch.multinomial(probs, 1, generator=gen)[0])
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(scores.shape[0]), torch.stack(chosen)] = 0.0
+        return out
 
 
 def _pick_device(device: str, torch: Any) -> str:

@@ -63,12 +63,29 @@ class VLLMBackend:
             if request.images:
                 prompt["multi_modal_data"] = {"image": list(request.images)}
             prompts.append(prompt)
-        params = self._vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outputs]
+        outputs = self.llm.generate(prompts, self._params(requests, max_new_tokens), use_tqdm=False)
+        return [
+            Generation(o.outputs[0].text, len(o.outputs[0].token_ids), _prompt_length(o))
+            for o in outputs
+        ]
+
+    def _params(self, requests: Sequence[Request], max_new_tokens: int) -> Any:
+        """One greedy SamplingParams, or one per request carrying its temperature and seed."""
+        params = self._vllm.SamplingParams
+        if all(r.temperature == 0 for r in requests):
+            return params(temperature=0.0, max_tokens=max_new_tokens)
+        return [
+            params(temperature=r.temperature, max_tokens=max_new_tokens, seed=r.seed)
+            for r in requests
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_name, "vllm": self._vllm.__version__}
 
     def close(self) -> None:
         self.llm = None
+
+
+def _prompt_length(output: Any) -> int | None:
+    ids = getattr(output, "prompt_token_ids", None)
+    return len(ids) if ids is not None else None

@@ -3,8 +3,9 @@
 Both plug into registries verl 0.9.1 already has (``PlatformRegistry``,
 ``RolloutReplicaRegistry``); ``register_cpu()`` adds them, idempotently, and
 ``cof_plugins.verl.cpu.autoload`` is the module to name in ``VERL_USE_EXTERNAL_MODULES`` so
-that every Ray process has them before verl asks for its platform. Select them with
-``VERL_PLATFORM=cpu`` and ``actor_rollout_ref.rollout.name=hf``.
+that every Ray process has them before verl asks for its platform. A recipe selects them by
+including ``recipes/rl/overlays/cpu.yaml`` (``trainer.device: cpu``, the ``hf`` rollout);
+``cof rl`` then does the rest (``registration.use_cpu_platform``).
 """
 
 from __future__ import annotations

@@ -127,6 +127,11 @@ class HFRolloutServer:
             inputs.update(
                 pixel_values=pixels["pixel_values"], image_grid_thw=pixels["image_grid_thw"]
             )
+        if "mm_token_type_ids" in getattr(self.processor, "model_input_names", ()):
+            # Qwen3-VL's M-RoPE needs to know which ids are image tokens; the processor
+            # derives it from the ids alone, as it does for its own outputs.
+            types = self.processor.create_mm_token_type_ids(ids.tolist())
+            inputs["mm_token_type_ids"] = torch.tensor(types, dtype=torch.int)
         return inputs
 
     def _generate(self, prompt_ids: list[int], params: dict, images: list | None) -> TokenOutput:
