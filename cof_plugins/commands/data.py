@@ -81,7 +81,7 @@ def _add_scenes(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         metavar="SHARE",
-        help="share of samples (0-1) whose target spans 12-20%% of the short side instead of "
+        help="share of samples (0-1) whose target spans 30-40%% of the short side instead of "
         "2-4%%: legible even in a small frame (default: %(default)s)",
     )
     p.add_argument(

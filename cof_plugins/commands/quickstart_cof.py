@@ -44,9 +44,9 @@ class CofSettings:
     train_sizes: str = "224,448,672,1024"
     eval_samples: int = 16
     eval_sizes: str = "224,672,1024"
-    large_targets: float = 0.0  # share of scenes with a large target (training and eval)
-    grid: bool = False  # `cof data scenes --grid`: 4:3 images, targets on a 3x3 grid
-    legible_side: float = 8.0  # frame pixels; `cof data synthesize --legible-side`
+    large_targets: float = 0.5  # share of scenes with a large target (training and eval)
+    grid: bool = True  # `cof data scenes --grid`: 4:3 images, targets on a 3x3 grid
+    legible_side: float = 13.0  # frame pixels; `cof data synthesize --legible-side`
     max_new_tokens: int = 160
     recipe: str = "tiny_cpu_full"  # recipes/sft/<name>.yaml
     sft_overrides: tuple[str, ...] = ()  # extra key=value for `cof sft` (experiments)

@@ -67,7 +67,7 @@ def _background(rng: np.random.Generator, width: int, height: int) -> Image.Imag
     return Image.fromarray(np.clip(arr + grain, 0, 255).astype(np.uint8))
 
 
-LARGE_TARGET = (0.12, 0.20)  # share of the short side a large target spans
+LARGE_TARGET = (0.30, 0.40)  # share of the short side a large target spans: several tokens wide
 
 
 def target_side(width: int, height: int, rng: random.Random) -> int:
@@ -84,8 +84,9 @@ def is_large(seed: int, index: int, long_side: int, share: float) -> bool:
 
 
 def large_side(width: int, height: int, seed: int, index: int) -> int:
-    """A large target's side (``LARGE_TARGET`` of the short side): legible in any frame
-    down to about 112 px, so its size, not the file's resolution, says "answer directly"."""
+    """A large target's side (``LARGE_TARGET`` of the short side): several vision tokens
+    wide in the tiny 224 px frame: its size, not the file's resolution, says "answer
+    directly"."""
     rng = random.Random(f"large-side:{seed}:{index}")
     return max(12, int(min(width, height) * rng.uniform(*LARGE_TARGET)))
 
