@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -29,7 +30,17 @@ FLOOR = 50.0  # percent, the issue's "at least half"; the README quotes the meas
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """The README's main job, in its own process as a user runs it."""
+    """The README's main job, in its own process as a user runs it.
+
+    ``COF_QUICKSTART_OUT=DIR`` checks a run that ``cof quickstart --out DIR`` already made
+    (its output saved as DIR/quickstart.log) instead of running it again: the same checks on
+    a run measured by hand, e.g. the one the README quotes.
+    """
+    done_dir = os.environ.get("COF_QUICKSTART_OUT")
+    if done_dir:
+        out = Path(done_dir)
+        summary = json.loads((out / "summary.json").read_text())
+        return (0 if summary["ok"] else 1), out
     out = tmp_path_factory.mktemp("quickstart")
     cmd = [sys.executable, "-m", "cof_plugins.cli", "quickstart", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=2300)
@@ -79,13 +90,15 @@ def test_the_fine_tuned_models_zoom_where_needed_and_answer_where_not(run):
     """The issue's bar, on numbers: valid zooms on at least half of the illegible questions
     and direct answers on at least half of the legible ones, after SFT and after RL."""
     _, out = run
-    rates = _summary(out)["rates"]
+    summary = _summary(out)
+    rates, floors = summary["rates"], summary["thresholds"]
+    assert floors == {"zoom_illegible": FLOOR, "direct_legible": FLOOR}  # what the README says
     assert set(rates) == {"base", "sft", "rl"}
     for name in ("sft", "rl"):
         r = rates[name]
         assert r["legible"] >= 4 and r["illegible"] >= 4, r  # both groups are measured
-        assert r["zoom_illegible"] >= FLOOR, (name, r)
-        assert r["direct_legible"] >= FLOOR, (name, r)
+        for rate, floor in floors.items():
+            assert r[rate] >= floor, (name, rate, r)
         assert r["format_ok"] > rates["base"]["format_ok"], (name, r)
     # The random base model never zooms: the behaviour is learnt, not built in.
     assert rates["base"]["zoom_illegible"] == 0.0
