@@ -11,7 +11,7 @@ import pytest
 
 from cof_plugins.cli import main
 from cof_plugins.commands import quickstart
-from cof_plugins.commands.quickstart_cof import CofSettings, build_plan, rl_metrics
+from cof_plugins.commands.quickstart_cof import CofSettings, bar_met, build_plan, rl_metrics
 from cof_plugins.core.registry import RegistryError
 
 
@@ -126,3 +126,13 @@ def test_a_failed_stage_stops_with_the_command_to_rerun(tmp_path, capsys):
     assert stages[0].code not in (0, None) and stages[1].code is None
     out = capsys.readouterr().out
     assert "stage 'bad' exited" in out and "--large-targets 2" in out
+
+
+def test_bar_met_needs_every_fine_tuned_model_over_every_floor():
+    floors = {"zoom_illegible": 50.0, "direct_legible": 50.0}
+    good = {"zoom_illegible": 50.0, "direct_legible": 80.0}
+    base = {"zoom_illegible": 0.0, "direct_legible": 0.0}  # the base model is not held to it
+    assert bar_met({"base": base, "sft": good, "rl": good}, floors)
+    assert not bar_met({"base": base, "sft": good, "rl": {**good, "zoom_illegible": 49.9}}, floors)
+    assert not bar_met({"sft": {**good, "direct_legible": None}}, floors)
+    assert not bar_met({"base": good}, floors) and not bar_met({}, floors)

@@ -11,8 +11,9 @@ Methods live in ``METHODS``, a registry of functions ``method(out_dir, options) 
   succeeded), ``stages`` (``stage_rows``: name, command, artefact, seconds, cpu_seconds,
   exit), ``rates`` ({model label: {rate name: value}}: the behaviour figures the method's
   report shows, percent unless the name says otherwise), ``thresholds`` ({rate name:
-  minimum} the method promises on its tiny default) and optionally ``extra`` (anything else,
-  e.g. RL metrics). The quickstart writes it to ``OUT/summary.json`` and prints it.
+  minimum} the bar the method's tiny default is held to), ``bar_met`` (whether the fine-tuned
+  models reach it) and optionally ``extra`` (anything else, e.g. RL metrics). The
+  quickstart writes it to ``OUT/summary.json`` and prints it.
 
 A method registers itself with ``METHODS.register("name", function)`` from ``register()``
 below (one line per shipped method; their modules must import without side effects). Stages

@@ -30,7 +30,9 @@ from cof_plugins.testbed.tiny_model import TINY_BUDGET
 FAMILY = "qwen2_5_vl"
 PIXELS = f"--min-pixels {TINY_BUDGET.min_pixels} --max-pixels {TINY_BUDGET.max_pixels}"
 RL_METRICS = ("cof/tool_use/rate", "cof/tool_calls/mean", "cof/format_ok/mean", "cof/acc/mean")
-# What the tiny default promises (README); tests/test_quickstart.py asserts the same floors.
+# The bar of issue 16: valid zooms on at least half of the illegible questions, direct answers
+# on at least half of the legible ones. The summary says whether the fine-tuned models reach
+# it (``bar_met``); on the tiny default they do not yet (README, "What the quickstart shows").
 THRESHOLDS = {"zoom_illegible": 50.0, "direct_legible": 50.0}
 
 
@@ -246,6 +248,8 @@ def run_cof(out: Path, options: dict[str, Any]) -> dict[str, Any]:
     rates = _rates(out / "report" / "adaptive.json")
     rl = rl_metrics(out / "rl" / "metrics.jsonl")
     notes = [f"\nopen first: {plan.path('report', 'report.html')}"]
+    if rates and not bar_met(rates, THRESHOLDS):
+        notes.insert(0, "\n  the fine-tuned models do not reach every threshold above")
     if rl:
         steps = ", ".join(_step_line(m) for m in rl)
         notes.insert(0, f"\n  RL (model-sampled rollouts): {steps}")
@@ -256,9 +260,18 @@ def run_cof(out: Path, options: dict[str, Any]) -> dict[str, Any]:
         "stages": stage_rows(plan.stages),
         "rates": rates,
         "thresholds": THRESHOLDS,
+        "bar_met": bar_met(rates, THRESHOLDS),
         "extra": {"rl_metrics": rl},
         "notes": notes,
     }
+
+
+def bar_met(rates: dict[str, dict[str, Any]], thresholds: dict[str, float]) -> bool:
+    """Every fine-tuned model (all but ``base``) reaches every threshold; False without rates."""
+    tuned = [r for name, r in rates.items() if name != "base"]
+    return bool(tuned) and all(
+        (r.get(k) or 0.0) >= floor for r in tuned for k, floor in thresholds.items()
+    )
 
 
 def _rates(path: Path) -> dict[str, dict[str, Any]]:
