@@ -93,7 +93,7 @@ def test_plan_judges_legibility_as_the_training_data_does(tmp_path):
 def test_plan_without_rl_and_rl_logs_to_a_file(tmp_path):
     full = build_plan(tmp_path, CofSettings())
     rl = next(s for s in full.stages if s.name == "rl")
-    assert rl.env == {"VERL_FILE_LOGGER_PATH": str(tmp_path / "rl" / "metrics.jsonl")}
+    assert rl.env == {"VERL_FILE_LOGGER_PATH": str(tmp_path / "rl_metrics.jsonl")}
     assert "trainer.logger=[console,file]" in rl.argv
     assert rl.command.startswith("VERL_FILE_LOGGER_PATH=")
     short = build_plan(tmp_path, CofSettings(rl=False, models=("sft",)))
@@ -136,3 +136,19 @@ def test_bar_met_needs_every_fine_tuned_model_over_every_floor():
     assert not bar_met({"base": base, "sft": good, "rl": {**good, "zoom_illegible": 49.9}}, floors)
     assert not bar_met({"sft": {**good, "direct_legible": None}}, floors)
     assert not bar_met({"base": good}, floors) and not bar_met({}, floors)
+
+
+def test_a_stage_that_raises_still_ends_in_a_summary(tmp_path, capsys, monkeypatch):
+    """A stage raising (not exiting, e.g. a Ray task's error) stops the run like a failure."""
+    import cof_plugins.cli
+
+    def crash(argv):
+        raise RuntimeError("a worker died")
+
+    monkeypatch.setattr(cof_plugins.cli, "main", crash)
+    stages = [quickstart.Stage("bad", ["rl", "x"], ""), quickstart.Stage("never", ["ls"], "")]
+    assert quickstart.run_stages(stages) is False
+    assert [s.code for s in stages] == [1, None]
+    captured = capsys.readouterr()
+    assert "quickstart stopped: stage 'bad'" in captured.out
+    assert "a worker died" in captured.err

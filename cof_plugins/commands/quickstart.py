@@ -28,6 +28,7 @@ import os
 import resource
 import shlex
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,9 @@ def run_stage(stage: Stage, index: int, total: int) -> int:
         stage.code = main(stage.argv)
     except SystemExit as exc:  # argparse and commands that exit
         stage.code = exc.code if isinstance(exc.code, int) else 1
+    except Exception:  # a crashing stage (e.g. a Ray task's error) still ends in a summary
+        traceback.print_exc()
+        stage.code = 1
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)

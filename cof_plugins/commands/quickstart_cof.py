@@ -165,7 +165,7 @@ def _sft_stages(plan: Plan) -> list[Stage]:
 def _rl_stages(plan: Plan) -> list[Stage]:
     """GRPO through verl on CPU from the SFT checkpoint: 2 steps, 4 prompts x 4 rollouts.
 
-    verl's file logger writes every step's metrics to ``rl/metrics.jsonl``, where the summary
+    verl's file logger writes every step's metrics to ``rl_metrics.jsonl``, where the summary
     reads the tool-use rate of the model's own sampled rollouts.
     """
     rl_data, run, model = plan.path("data", "rl"), plan.path("rl"), plan.path("model", "rl")
@@ -199,7 +199,7 @@ def _rl_stages(plan: Plan) -> list[Stage]:
                 o=run,
             ),
             run,
-            env={"VERL_FILE_LOGGER_PATH": plan.path("rl", "metrics.jsonl")},
+            env={"VERL_FILE_LOGGER_PATH": plan.path("rl_metrics.jsonl")},  # rl/ is not made yet
         ),
         Stage(
             "export rl",
@@ -246,7 +246,7 @@ def run_cof(out: Path, options: dict[str, Any]) -> dict[str, Any]:
     plan = build_plan(out, CofSettings.from_options(options))
     ok = run_stages(plan.stages)
     rates = _rates(out / "report" / "adaptive.json")
-    rl = rl_metrics(out / "rl" / "metrics.jsonl")
+    rl = rl_metrics(out / "rl_metrics.jsonl")
     notes = [f"\nopen first: {plan.path('report', 'report.html')}"]
     if rates and not bar_met(rates, THRESHOLDS):
         notes.insert(0, "\n  the fine-tuned models do not reach every threshold above")
