@@ -214,7 +214,8 @@ def test_report_tables_agree_with_the_eval_results(run):
         assert (summary["accuracy"], summary["format_ok"]) == (accuracy, well_formed)
         assert summary["zoom_calls"] == pytest.approx(zoom, abs=1e-3)
         assert rows["samples"][k] == "16"
-        assert rows["accuracy (%)"][k] == _cell(float(accuracy))
+        # "12.50 [0.0, 31.2]": the accuracy, then its 95% interval
+        assert rows["accuracy (%) [95% CI]"][k].split(" [")[0] == _cell(float(accuracy))
         assert rows["format ok (%)"][k] == _cell(float(well_formed))
         assert rows["zoom calls / sample"][k] == _cell(summary["zoom_calls"])
     page = _HtmlTables()
