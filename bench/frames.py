@@ -18,7 +18,8 @@ decode the JPEG in full (``load_image``), resize the long side (sweep only) and 
 or BICUBIC ("ref bicubic": the ``default`` profile's filter; like for like with "reduced").
 Measured pipelines: "exact" (``paper``, or ``--exact-frames``: the same pixels as ref lanczos,
 decode shared by the sweep) and "reduced" (the default: JPEG draft decode, an Image.reduce
-pyramid and one bicubic resample per frame).
+pyramid and one resample per frame, bicubic, or bilinear for frames of 1.5M pixels or more:
+the near-size resamples such as 3840x2160 -> 3836x2156 that dominate a 4K sweep).
 
 Figures: CPU ms per sample (best of N, pipelines interleaved), the ratios, the lowest PSNR
 over the sample's frames against the like-for-like reference (exact vs ref lanczos must be

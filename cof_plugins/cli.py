@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "sft",
     "smoke",
     "export",
+    "sif",
 )
 
 

@@ -11,8 +11,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-FAMILIES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl")
-
 
 @pytest.fixture(scope="session")
 def tiny_model_factory(tmp_path_factory):
@@ -50,3 +48,15 @@ from cof_plugins.testbed.extras import (  # noqa: E402
     pytest_runtest_makereport,  # noqa: F401
     pytest_sessionstart,  # noqa: F401
 )
+
+
+@pytest.fixture(scope="session")
+def sif_data(tmp_path_factory) -> Path:
+    """A `cof data sif` folder: 6 depth scenes, SFT rows, RL parquet (tiny pixel budget)."""
+    from cof_plugins.data.sif import SifDataConfig
+    from cof_plugins.data.sif_write import write_synthetic
+    from cof_plugins.testbed.tiny_model import TINY_BUDGET
+
+    out = tmp_path_factory.mktemp("sif") / "data"
+    write_synthetic(out, 6, SifDataConfig(budget=TINY_BUDGET, seed=3))
+    return out

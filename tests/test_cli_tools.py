@@ -34,6 +34,18 @@ def test_doctor_reports_installed_versions(capsys):
     assert code == (0 if all(c.ok for c in found.values() if c.side == "all") else 1)
 
 
+def test_doctor_says_what_each_family_cannot_do(capsys):
+    from cof_plugins.core.families import FAMILIES
+
+    assert main(["doctor"]) in (0, 1)
+    out = capsys.readouterr().out
+    for spec in FAMILIES.specs():
+        assert spec.name in out and spec.checkpoint in out
+        assert all(limit in out for limit in spec.limits)
+    assert "flash-linear-attention" in out  # Qwen3.5's CUDA kernels are named
+    assert any("qwen3_5" in line and "x32" in line for line in out.splitlines())
+
+
 def test_doctor_flags_mismatch_and_gives_fix():
     bad = doctor.Check("llamafactory", "0.9.3", "==0.9.5", "sft", "pip install x")
     assert not bad.ok and bad.status == "MISMATCH"

@@ -16,8 +16,9 @@ from cof_plugins.core.frame import PixelBudget
 
 ROOT = recipes_dir()
 _RANGE = re.compile(r"^(\d+)–(\d+)$")
-_TO_PARQUET = re.compile(r"to-parquet.*?--min-pixels (\d+) --max-pixels (\d+)")
-_EVAL = re.compile(r"cof eval.*?--max-pixels (\d+)")
+# How an RL recipe's data gets its budget: `cof data to-parquet` (CoF) or `cof data sif`.
+_TO_PARQUET = re.compile(r"(?:to-parquet|cof data sif).*?--min-pixels (\d+) --max-pixels (\d+)")
+_EVAL = re.compile(r"cof (?:sif )?eval.*?--max-pixels (\d+)")
 
 
 def table() -> list[dict[str, str]]:

@@ -7,6 +7,7 @@ Every command that writes a folder or file also writes a provenance record besid
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         _add_convert,
         _add_prepare,
         _add_to_parquet,
+        _add_sif,
     ):
         add(data_sub)
 
@@ -392,3 +394,75 @@ def _run_to_parquet(args: argparse.Namespace) -> int:
     _report(problems, "row(s) dropped")
     print(f"wrote {n} rows to {args.out}")
     return 0
+
+
+def _add_sif(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sif",
+        help="SIFThinker data: depth scenes -> SFT rows (areas with depth) + verl RL rows",
+        description="Write OUT/train.json (LLaMA-Factory sharegpt rows: RGB + depth map, "
+        "reverse-expansion replies with template text), OUT/rl.parquet (single-turn verl "
+        "rows: extra_info carries gt_boxes, depth_map, answer, key) and OUT/mix.json. "
+        "Without --from: N synthetic scenes whose depth is known by construction.",
+    )
+    p.add_argument("out_dir", metavar="OUT")
+    p.add_argument("-n", "--num", type=int, default=200, help="synthetic scenes to render")
+    p.add_argument("--from", dest="src", help="annotations JSONL/JSON instead of scenes")
+    p.add_argument("--image-dir", help="folder --from paths are relative to (default: its)")
+    p.add_argument("--seed", type=int, default=0, help="scenes, distractors (deterministic)")
+    p.add_argument(
+        "--depth-image",
+        choices=("color", "gray"),
+        default="color",
+        help="depth map shown in SFT prompts: Spectral_r colour or gray (same depths)",
+    )
+    p.add_argument(
+        "--rl-depth-image",
+        action="store_true",
+        help="show the depth map in RL prompts too (the release's RL prompt is RGB only)",
+    )
+    p.add_argument("--distractor-rate", type=float, default=0.5)
+    p.add_argument(
+        "--decimals",
+        type=int,
+        default=3,
+        choices=(1, 2, 3),
+        help="decimals of boxes and depths in the replies (3: the format's maximum)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    _family_budget(p)
+    p.set_defaults(func=_run_sif)
+
+
+def _run_sif(args: argparse.Namespace) -> int:
+    from cof_plugins.data.provenance import write_provenance
+    from cof_plugins.data.rows import DataFileError, default_image_dir, read_rows
+    from cof_plugins.data.sif import SifDataConfig
+    from cof_plugins.data.sif_chain import ChainConfig
+    from cof_plugins.data.sif_write import OutputExists, write_from_rows, write_synthetic
+
+    try:
+        cfg = SifDataConfig(
+            ChainConfig(distractor_rate=args.distractor_rate, decimals=args.decimals),
+            args.rl_depth_image,
+            _budget(args),
+            args.seed,
+        )
+        if args.src:
+            rows = read_rows(args.src)
+            root = default_image_dir(args.src, args.image_dir)
+            result = write_from_rows(rows, args.out_dir, root, cfg, overwrite=args.overwrite)
+        else:
+            result = write_synthetic(
+                args.out_dir, args.num, cfg, depth_image=args.depth_image, overwrite=args.overwrite
+            )
+    except (OutputExists, ValueError, DataFileError) as exc:
+        raise SystemExit(f"cof data sif: {exc}") from None
+    write_provenance(result.out, inputs=[args.src] if args.src else [], seed=args.seed)
+    _report(result.problems, "row(s) skipped")
+    print(json.dumps(result.mix))
+    print(
+        f"wrote {result.rows} SFT rows to {result.out / 'train.json'} and RL rows to "
+        f"{result.out / 'rl.parquet'}"
+    )
+    return 1 if result.problems else 0

@@ -113,6 +113,20 @@ def runnable(found: dict[str, Check], gpus: list[str]) -> dict[str, bool]:
     }
 
 
+def family_lines() -> list[str]:
+    """One line per supported family, then what a trainer cannot do with it, plainly."""
+    from cof_plugins.core.families import FAMILIES
+
+    lines = []
+    for spec in FAMILIES.specs():
+        lines.append(
+            f"  {spec.name:<11} {spec.title:<11} frames x{spec.factor:<3} boxes {spec.coords:<8}"
+            f"template {spec.cof_template:<15} {spec.checkpoint}"
+        )
+        lines.extend(f"      note: {limit}" for limit in spec.limits)
+    return lines
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check versions and devices; say which recipes can run")
     p.set_defaults(func=run)
@@ -120,9 +134,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     found = {c.name: c for c in checks()}
-    print(f"{'package':<14} {'installed':<16} {'wanted':<18} status")
+    print(f"{'package':<22} {'installed':<16} {'wanted':<18} status")
     for c in found.values():
-        print(f"{c.name:<14} {c.installed or '-':<16} {c.wanted:<18} {c.status}")
+        print(f"{c.name:<22} {c.installed or '-':<16} {c.wanted:<18} {c.status}")
     gpus = devices()
     print(f"\nGPUs: {', '.join(gpus) if gpus else 'none (CPU recipes only)'}")
     print("\nrecipes this environment can run:")
@@ -133,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         print("\nSFT recipes that ask for packages missing here (--smoke runs them without):")
         for recipe, pkgs in lacking:
             print(f"  {recipe}: " + "; ".join(f"{p.key} -> {p.pip}" for p in pkgs))
+    print("\nmodel families (every one also runs the tiny CPU recipes):")
+    print("\n".join(family_lines()))
     fixes = [c for c in found.values() if not c.ok and (c.side in ("all", "sft", "rl") or gpus)]
     if fixes:
         print("\nto fix:")

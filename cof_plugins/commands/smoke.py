@@ -41,10 +41,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def shipped() -> list[Path]:
+    """Every shipped recipe that `cof smoke` runs (those without a ``# Smoke:`` exemption)."""
     from cof_plugins.assets import recipes_dir
 
     root = recipes_dir()
-    return [*sorted((root / "sft").glob("*.yaml")), *sorted((root / "rl").glob("*.yaml"))]
+    every = [*sorted((root / "sft").glob("*.yaml")), *sorted((root / "rl").glob("*.yaml"))]
+    return [p for p in every if exemption(p) is None]
+
+
+def exemption(path: Path) -> str | None:
+    """Why a recipe is not smoked: its header's ``# Smoke:`` paragraph, or None.
+
+    A recipe whose CPU run needs data the smoke does not build (SIFThinker's depth scenes)
+    says so there, and names what runs it instead.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("#"):
+            return None
+        if line.startswith("# Smoke:"):
+            text = [line.removeprefix("# Smoke:").strip()]
+            for more in lines[i + 1 :]:
+                if not more.startswith("# ") or more.startswith("# Smoke:"):
+                    break
+                text.append(more.removeprefix("# ").strip())
+            return " ".join(text)
+    return None
 
 
 def kind_of(path: Path) -> str:
@@ -72,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
     from cof_plugins.testbed.smoke import SmokeAssets
 
     paths = [find(n) for n in args.recipes] or shipped()
+    for path in [p for p in paths if exemption(p)]:
+        print(f"cof smoke: {path.name} is not smoked: {exemption(path)}", file=sys.stderr)
+        paths.remove(path)
+    if not paths:
+        return 2
     assets = SmokeAssets(args.work)
     started = time.perf_counter()
     results: list[dict] = []

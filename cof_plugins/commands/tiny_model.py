@@ -29,6 +29,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace DIR if it holds files (the old model stays until the new one is complete)",
     )
+    p.add_argument(
+        "--method",
+        choices=("cof", "sifthinker"),
+        default="cof",
+        help="tokenizer corpus and tags: cof, or sifthinker (adds <area>/<text> tags)",
+    )
     p.set_defaults(func=run)
 
 
@@ -42,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"cof tiny-model: {exc}", file=sys.stderr)
         return 2
     with replace_dir(out) as stage:  # the folder appears complete or not at all
-        build_tiny_model(stage, args.family, seed=args.seed, size=SIZES[args.size])
+        build_tiny_model(
+            stage, args.family, seed=args.seed, size=SIZES[args.size], method=args.method
+        )
     print(f"tiny {args.family} model written to {out}")
     return 0

@@ -16,7 +16,9 @@ complete ``<answer>...</answer>`` (``first_answer`` the first), ``boxed`` the la
 ``\\boxed{...}`` in the answer (else in the text). ``attempts`` holds every call, readable
 or not, in text order, for hosts that run only the first call of a turn. Tool calls inside
 ``<think>`` are read too: the turn is the unit, as in the agent loop. A ``<tool_call>``
-without its closing tag runs to the next ``<tool_call>`` or to the end of the text.
+without its closing tag runs to the next ``<tool_call>`` or to the end of the text. Box
+markers some families wrap boxes and answers in (GLM-4.1V's ``<|begin_of_box|>``) are
+dropped before reading.
 
 Model text is untrusted, so reading it is linear in its length and bounded: ``str.find`` and
 slices find the tags; a call body longer than ``MAX_CALL_CHARS`` is an error without being
@@ -38,6 +40,7 @@ from typing import Any
 # BOX_KEYS and extract_bbox are part of this module's interface too (the tool and the data
 # styles import them from here); they live in core.bbox with the number handling.
 from cof_plugins.core.bbox import BOX_KEYS, extract_bbox, show, snip
+from cof_plugins.core.families import strip_box_markers
 
 ZOOM_TOOL = "image_zoom_in_tool"
 
@@ -98,20 +101,21 @@ def parse_turn(text: str, *, tool_names: Sequence[str] = (ZOOM_TOOL,)) -> Parsed
     """Parse one assistant turn; never raises for a ``str`` input."""
     if not isinstance(text, str):
         raise TypeError(f"parse_turn expects the turn's text as str, got {type(text).__name__}")
-    answer = _last_between(text, "<answer>", "</answer>")
-    attempts = _attempts(text, tuple(tool_names))
+    clean = strip_box_markers(text)
+    answer = _last_between(clean, "<answer>", "</answer>")
+    attempts = _attempts(clean, tuple(tool_names))
     calls = [a for a in attempts if isinstance(a, ToolCall)]
     errors = [a for a in attempts if isinstance(a, ToolCallError)]
     boxed = last_boxed(answer) if answer is not None else None
     return ParsedTurn(
-        think=_first_between(text, "<think>", "</think>"),
+        think=_first_between(clean, "<think>", "</think>"),
         answer=answer,
-        boxed=boxed if boxed is not None else last_boxed(text),
+        boxed=boxed if boxed is not None else last_boxed(clean),
         tool_calls=calls,
         errors=errors,
         text=text,
         attempts=attempts,
-        first_answer=_first_between(text, "<answer>", "</answer>"),
+        first_answer=_first_between(clean, "<answer>", "</answer>"),
     )
 
 

@@ -54,7 +54,7 @@ TOOL_NAME = "image_zoom_in_tool"
 DEFAULT_PROTOCOL = "unified"
 _KEYS = (
     "name", "description", "inherit", "tool_schema", "system", "question", "options_header",
-    "wrappers", "user_suffix", "wrapper_position",
+    "wrappers", "user_suffix", "wrapper_position", "extra",
 )  # fmt: skip
 _REQUIRED = ("tool_schema", "system", "question", "options_header", "wrappers", "user_suffix")
 _TEXT_KEYS = (
@@ -272,16 +272,22 @@ def _check_keys(raw: dict[str, Any], path: Path) -> None:
     for key in _TEXT_KEYS:
         if key in raw and not isinstance(raw[key], str):
             raise ProtocolError(_wrong_type(path, key, raw[key], "text"))
+    # `tool_schema: {}` declares a protocol without a tool (SIFThinker): its system prompt
+    # then has no {tools} to fill, and the schema no function to check.
+    toolless = isinstance(raw.get("tool_schema"), Mapping) and not raw["tool_schema"]
     for key, placeholder in _TEMPLATES.items():
         if key in raw:
-            _check_template(raw[key], key, placeholder, path)
+            required = not (toolless and key == "system")
+            _check_template(raw[key], key, placeholder, path, required=required)
     for key in ("options_header", "user_suffix"):
         if key in raw:
             _check_verbatim(raw[key], key, path)
     if "wrappers" in raw:
         _check_wrappers(raw["wrappers"], path)
-    if "tool_schema" in raw:
+    if "tool_schema" in raw and not toolless:
         _check_tool_schema(raw["tool_schema"], path)
+    if "extra" in raw and not isinstance(raw["extra"], Mapping):
+        raise ProtocolError(_wrong_type(path, "extra", raw["extra"], "a mapping name -> value"))
     position = raw.get("wrapper_position", _POSITIONS[0])
     if position not in _POSITIONS:
         raise ProtocolError(
@@ -309,11 +315,16 @@ def _build(raw: dict[str, Any], path: Path) -> Protocol:
         user_suffix=raw["user_suffix"].strip(),
         wrapper_position=raw.get("wrapper_position", _POSITIONS[0]), source=str(path),
         digest=digest,
+        # Method-specific strings (e.g. SIFThinker's image labels), read by that method's code.
+        extra=dict(raw.get("extra") or {}),
     )  # fmt: skip
 
 
-def _check_template(text: str, key: str, placeholder: str, path: Path) -> None:
-    """``text`` must hold ``{placeholder}`` and no other field; literal braces doubled."""
+def _check_template(
+    text: str, key: str, placeholder: str, path: Path, *, required: bool = True
+) -> None:
+    """``text`` must hold ``{placeholder}`` (unless not ``required``) and no other field;
+    literal braces doubled."""
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text)]
     except ValueError as exc:
@@ -332,7 +343,7 @@ def _check_template(text: str, key: str, placeholder: str, path: Path) -> None:
             )
         if spec or conv:
             raise ProtocolError(f"{path}: key {key!r}: write {{{placeholder}}} plainly")
-    if not any(name == placeholder for name, _, _ in fields):
+    if required and not any(name == placeholder for name, _, _ in fields):
         raise ProtocolError(f"{path}: key {key!r} must hold {{{placeholder}}}")
 
 

@@ -15,7 +15,9 @@ Two ways to make a frame, chosen by the profile (``Profile.eval_frames``) or
   ``Image.draft``) still ``REDUCING_GAP`` times the largest frame needed; other formats
   decode in full. Each frame is then one resample, with the profile's filter, from the
   smallest level of an ``Image.reduce(2)`` pyramid that is still ``REDUCING_GAP`` times the
-  frame. The frame's *size* is the exact path's (the same arithmetic), so boxes mean the same;
+  frame (the first level: ``FIRST_GAP``, so at 4K the 1920 frame comes from the 1920x1080
+  level); frames of ``TWO_STEP_PIXELS`` or more resample bilinearly (``NEAR_FILTER``).
+  The frame's *size* is the exact path's (the same arithmetic), so boxes mean the same;
   its pixels differ from the exact frame by 40 dB PSNR or more (``bench/frames.py`` measures
   it, tests/eval/test_eval_frames.py checks it). Below ``TWO_STEP_PIXELS`` a sweep frame is
   made in the exact path's two steps, from the pyramid.
@@ -42,10 +44,15 @@ from cof_plugins.core.zoom import ImageLoadError, load_image, resample_filter
 from cof_plugins.core.zoom_step import make_frame
 from cof_plugins.eval.images import ImageRef
 
-# Every resample starts from an image at least this many times the output on each side, so
-# the filter sees the detail it would see in the full image (PIL's ``reducing_gap`` idea:
-# at 2 the result is within 40 dB of a resample from the full decode on textured photos).
+# A resample from a reduce level deeper than the first starts from one at least this many
+# times the output on each side, so the filter sees the detail it would see in the full
+# image (PIL's ``reducing_gap`` idea: at 2 the result is within 40 dB of a resample from the
+# full decode on textured photos).
 REDUCING_GAP = 2.0
+# The first ``Image.reduce(2)`` level (one 2x2 average, a mild low-pass) serves any output
+# up to 2% larger than itself: at 4K the 1920 sweep frame (1932x1092) is made from the
+# 1920x1080 level, not from the 3840x2160 decode (45 dB or more; bench/frames.py).
+FIRST_GAP = 0.98
 # A JPEG decodes at a DCT scale still this many times the largest frame (the DCT's own
 # scaling is a proper low-pass filter, so no margin beyond the frame itself is needed).
 DRAFT_GAP = 1.0
@@ -53,8 +60,25 @@ DRAFT_GAP = 1.0
 # long-side resize, then the frame): they are cheap there, and at small sizes the second
 # step's stretch to multiples of 28 (up to 7%) changes pixels measurably.
 TWO_STEP_PIXELS = 1536 * 1024
+# A frame of at least TWO_STEP_PIXELS, not blown up by more than NEAR_UP, is resampled with
+# bilinear rather than the profile's filter. The pyramid above hands such a frame an image
+# less than about twice its size, and at those scales both filters are near interpolators
+# (PSNR 42 dB or more between them on bench/frames.py's gratings) while bilinear reads 3
+# taps a pixel where bicubic reads 5-7: these multi-megapixel resamples (3840x2160 ->
+# 3836x2156 at 4K) are where a sweep's time goes. Bigger blow-ups keep the profile's filter.
+NEAR_UP = 1.1
+NEAR_FILTER = Image.Resampling.BILINEAR
 # Samples kept decoded; the loop asks for one sample's resolutions, draws and orders in a row.
 CACHE_SAMPLES = 4
+
+# Bumped whenever the reduced path's pixels change (2: bilinear near-size frames from the
+# first reduce level); a run directory records it, so a resume never mixes two versions.
+REDUCED_REVISION = 2
+
+
+def frames_setting(mode: str) -> str:
+    """What a run directory records for its frames: ``exact``, or ``reduced/<revision>``."""
+    return mode if mode == "exact" else f"{mode}/{REDUCED_REVISION}"
 
 
 def long_side_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -164,20 +188,26 @@ class SampleImages:
     def _reduced_frame(self, resolution: int | None) -> Image.Image:
         """One resample from the pyramid; two where the exact path's second one matters."""
         size, source = self.frame_size(resolution), self.source_size(resolution)
-        filt = resample_filter(self._filter)
         if resolution is None or source == size or source[0] * source[1] > TWO_STEP_PIXELS:
-            return self._level_for(size, resolution).resize(size, filt)
-        return self._level_for(source, resolution).resize(source, filt).resize(size, filt)
+            return self._resample(self._level_for(size, resolution), size)
+        return self._resample(self._resample(self._level_for(source, resolution), source), size)
+
+    def _resample(self, image: Image.Image, size: tuple[int, int]) -> Image.Image:
+        """``image`` at ``size``: with the profile's filter, or bilinear for a near-size frame."""
+        near = size[0] * size[1] >= TWO_STEP_PIXELS and _fits(
+            image.width, image.height, size, 1 / NEAR_UP
+        )
+        return image.resize(size, NEAR_FILTER if near else resample_filter(self._filter))
 
     def _level_for(self, size: tuple[int, int], resolution: int | None) -> Image.Image:
         """The smallest usable level for an output of ``size``: the decode itself (at least
-        DRAFT_GAP times ``size``), or an Image.reduce level at least REDUCING_GAP times it."""
+        DRAFT_GAP times ``size``), or an Image.reduce level at least ``_gap`` times it."""
         if not self._levels or not _covers(self._levels[0], size, DRAFT_GAP, self.size):
             self._levels = [self._base({resolution, *self.resolutions})]
         levels = self._levels
-        while _fits(levels[-1].width // 2, levels[-1].height // 2, size, REDUCING_GAP):
+        while _fits(levels[-1].width // 2, levels[-1].height // 2, size, _gap(len(levels))):
             levels.append(levels[-1].reduce(2))
-        usable = [i for i in range(1, len(levels)) if _covers(levels[i], size, REDUCING_GAP)]
+        usable = [i for i in range(1, len(levels)) if _covers(levels[i], size, _gap(i))]
         return levels[usable[-1] if usable else 0]
 
     def _base(self, resolutions: set[int | None]) -> Image.Image:
@@ -194,6 +224,11 @@ class SampleImages:
         if base.size == self.size:  # not a JPEG: the decode was a full one anyway
             self._full = base
         return base
+
+
+def _gap(level: int) -> float:
+    """How many times the output a pyramid level (1: the first reduce) must be to serve it."""
+    return FIRST_GAP if level == 1 else REDUCING_GAP
 
 
 def _fits(width: int, height: int, size: tuple[int, int], gap: float) -> bool:

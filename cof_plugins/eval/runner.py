@@ -27,6 +27,7 @@ from typing import Any
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.eval.backends import Backend, make_backend
 from cof_plugins.eval.benchmarks import Benchmark, Sample, format_errors, load_benchmark
+from cof_plugins.eval.frames import frames_setting
 from cof_plugins.eval.lock import RunLock
 from cof_plugins.eval.loop import LoopConfig, Trajectory, WorkItem, run_loop
 from cof_plugins.eval.scoring import make_judge, score
@@ -99,7 +100,7 @@ class EvalSpec:
             "image_root": str(Path(self.image_root).resolve()) if self.image_root else None,
             "limit": self.limit, "skip_bad_rows": self.skip_bad_rows, "model": self.model,
             "backend": self.backend, "backend_options": options, "loop": loop,
-            "frames": self.loop.frame_spec().mode,
+            "frames": frames_setting(self.loop.frame_spec().mode),
             "sweep": list(self.sweep) if self.sweep else None, "seed": self.seed,
             "samples": self.samples, "shuffle_options": self.shuffle_options,
             "judge": self.judge,

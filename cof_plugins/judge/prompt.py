@@ -47,9 +47,21 @@ FEW_SHOT: tuple[tuple[str, str, str, int], ...] = (
 _JUDGEMENT = re.compile(r"judge?ment\W{0,4}([01])\b", re.IGNORECASE)
 _THINK_END = "</think>"
 MAX_REPLY_CHARS = 4096  # after the thinking; a longer reply is no one-line verdict
+# A policy under RL can write an answer of any length; the judge sees its head and its tail
+# (where a final answer usually sits), so one rollout cannot send megabytes to the server.
+MAX_CANDIDATE_CHARS = 2000
+
+
+def cap_candidate(text: str, limit: int = MAX_CANDIDATE_CHARS) -> str:
+    """``text`` itself when short; else its first and last ``limit // 2`` characters."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
 
 
 def _case(question: str, reference: str, candidate: str) -> str:
+    candidate = cap_candidate(candidate)
     return f"Question: {question}\nReference answer: {reference}\nCandidate answer: {candidate}"
 
 

@@ -8,11 +8,10 @@ start in ``cof_plugins.llamafactory.launch``, which calls it on every rank.
 
 from __future__ import annotations
 
-TEMPLATE_FOR_FAMILY = {
-    "qwen2_vl": "cof_qwen2_vl",
-    "qwen2_5_vl": "cof_qwen2_5_vl",
-    "qwen3_vl": "cof_qwen3_vl",
-}
+from cof_plugins.core.families import FAMILIES
+
+# Family name (= config.json model_type) -> its CoF template; derived from the family specs.
+TEMPLATE_FOR_FAMILY = {spec.name: spec.cof_template for spec in FAMILIES.specs()}
 
 
 def register() -> list[str]:

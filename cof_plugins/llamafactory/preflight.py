@@ -194,7 +194,7 @@ class RowChecker:
         from cof_plugins.core.chat_template import render
 
         text_ids = self.tokenizer.encode(
-            render(_as_chat(messages, self.cols)), add_special_tokens=False
+            render(_as_chat(messages, self.cols), family=self.family), add_special_tokens=False
         )
         from cof_plugins.data.frames import image_size
 

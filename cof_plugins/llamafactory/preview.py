@@ -81,6 +81,12 @@ def describe(row: EncodedRow, tokenizer) -> str:
 
 
 def _collapse_pads(text: str) -> str:
+    """Runs of any family's image placeholder (``<|image_pad|>``, ``<|image|>``) as ``TOKxN``."""
     import re
 
-    return re.sub(r"(<\|image_pad\|>)+", lambda m: f"<|image_pad|>x{m.group(0).count('<|')}", text)
+    from cof_plugins.core.families import FAMILIES
+
+    for token in dict.fromkeys(spec.tokens.image for spec in FAMILIES.specs()):
+        pattern = f"(?:{re.escape(token)})+"
+        text = re.sub(pattern, lambda m, t=token: f"{t}x{m.group(0).count(t)}", text)
+    return text

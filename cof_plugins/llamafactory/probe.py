@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.families import family_of_model_type, get_family
 from cof_plugins.core.parser import parse_turn
 
 
@@ -54,7 +55,8 @@ def first_turns(
 
     processor = transformers.AutoProcessor.from_pretrained(model_dir)
     model = transformers.AutoModelForImageTextToText.from_pretrained(model_dir).eval()
-    end = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    spec = family_of_model_type(model.config.model_type) or get_family("qwen2_5_vl")
+    end = processor.tokenizer.convert_tokens_to_ids(spec.tokens.end_of_turn)
     texts = []
     for row in rows:
         prompt = row["messages"][:2]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cof_plugins.core.families import FAMILIES
 from cof_plugins.llamafactory import TEMPLATE_FOR_FAMILY
 
 # LLaMA-Factory's own templates for the Qwen-VL families (what the release uses).
@@ -72,15 +73,15 @@ def family_of(config: Mapping[str, Any]) -> tuple[str, bool]:
             model_type = ""
         if model_type in TEMPLATE_FOR_FAMILY:
             return model_type, True
-    lowered = name.lower().replace("_", "").replace("-", "").replace(".", "")
-    for tag, family in (
-        ("qwen3vl", "qwen3_vl"),
-        ("qwen25vl", "qwen2_5_vl"),
-        ("qwen2vl", "qwen2_vl"),
-    ):
-        if tag in lowered:
-            return family, True
+    # A family's title in the name: "Qwen2.5-VL" in ".../qwen2_5_vl_7b", "GLM-4.1V" in ...
+    for spec in FAMILIES.specs():
+        if _squash(spec.title) in _squash(name):
+            return spec.name, True
     return "qwen2_5_vl", False  # the release's model (CoF-sft-model-7b is a Qwen2.5-VL-7B)
+
+
+def _squash(text: str) -> str:
+    return text.lower().replace("_", "").replace("-", "").replace(".", "")
 
 
 def _uses_cof_data(config: Mapping[str, Any]) -> bool:
@@ -132,12 +133,6 @@ def release_changes(
 
 # LoRA targets that reproduce the fork's ``lora_target: all`` on 0.9.5: every linear layer of
 # the language model plus the projector's (0.9.5's ``all`` skips the projector's keys).
-LM_LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
-PROJECTOR_LORA_TARGETS = {
-    "qwen2_vl": "merger.mlp.0,merger.mlp.2",
-    "qwen2_5_vl": "merger.mlp.0,merger.mlp.2",
-    "qwen3_vl": "merger.linear_fc1,merger.linear_fc2",
-}
 
 
 def _projector_change(config: Mapping[str, Any], family: str) -> list[Change]:
@@ -145,7 +140,7 @@ def _projector_change(config: Mapping[str, Any], family: str) -> list[Change]:
     fork_all = str(config.get("lora_target", "all")).strip() == "all"
     if not (lora and fork_all and config.get("freeze_multi_modal_projector") is False):
         return []
-    targets = f"{LM_LORA_TARGETS},{PROJECTOR_LORA_TARGETS.get(family, 'merger')}"
+    targets = FAMILIES[family].llamafactory.lora_targets
     return [
         Change(
             "lora_target",

@@ -1,10 +1,15 @@
-"""CoF chat templates for LLaMA-Factory, token-for-token equal to ``cof_qwen.jinja``.
+"""CoF chat templates for LLaMA-Factory, token-for-token equal to each family's Jinja template.
 
-LLaMA-Factory builds training ids from per-role string slots; these slots spell the canonical
-Jinja template (``cof_plugins.core.chat_template``): no default system prompt, user and tool
-turns as ``<|im_start|>user``, assistant text verbatim (``<think>`` kept, unlike the stock
-``qwen3_vl`` reasoning template), ``<|im_end|>`` as the stop word. A test checks the ids
-against the processor's own rendering of the Jinja template.
+LLaMA-Factory builds training ids from per-role string slots; one ``cof_<family>`` template
+per family spells that family's canonical Jinja template from its ``FamilySpec.chat`` slots:
+no default system prompt, tool turns as user turns, assistant text verbatim (``<think>``
+kept, unlike the stock ``qwen3_vl``/``qwen3_5``/``glm4v`` reasoning templates). A test checks
+the ids against the processor's own rendering of the Jinja template for every family.
+
+GLM-4.1V ends a turn by writing the next turn's opener (``<|user|>``): its template moves
+that token from the start of each following user turn to the end of the assistant turn
+before it (and closes the last one with it), so the model is trained to write it and the ids
+are the ones a rollout builds.
 
 Two choices the stock templates do not offer:
 
@@ -21,14 +26,21 @@ Two choices the stock templates do not offer:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
-from llamafactory.data.formatter import FunctionFormatter, StringFormatter, ToolFormatter
-from llamafactory.data.mm_plugin import Qwen2VLPlugin, Qwen3VLPlugin
+from llamafactory.data.formatter import (
+    EmptyFormatter,
+    FunctionFormatter,
+    StringFormatter,
+    ToolFormatter,
+)
+from llamafactory.data.mm_plugin import PLUGINS
 from llamafactory.data.template import TEMPLATES, Template, register_template
 from PIL import Image
 
-from cof_plugins.core.chat_template import chat_template
+from cof_plugins.core.chat_template import family_chat_template
+from cof_plugins.core.families import FAMILIES, FamilySpec, get_family
 from cof_plugins.core.frame import PixelBudget, frame_size
 from cof_plugins.core.pixels import to_rgb
 from cof_plugins.llamafactory import TEMPLATE_FOR_FAMILY
@@ -39,9 +51,8 @@ if TYPE_CHECKING:
 # Marks a template object as ours, so register() can tell "already registered" from "taken".
 COF_MARKER = "cof_plugins"
 MASKVIS_SUFFIX = "_maskvis"
-# Template name -> model family (core.frame.FAMILIES).
+# Template name -> model family (core.families.FAMILIES).
 TEMPLATE_FAMILIES = {template: family for family, template in TEMPLATE_FOR_FAMILY.items()}
-VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 
 
 class _FramePluginMixin:
@@ -79,24 +90,63 @@ def sync_processor_budget(processor) -> None:
     set_image_budget(image_processor, PixelBudget(int(low), int(high)))
 
 
-@dataclass
-class CofQwen2VLPlugin(_FramePluginMixin, Qwen2VLPlugin):
-    family: str = "qwen2_5_vl"
+@cache
+def frame_plugin_class(name: str) -> type:
+    """LLaMA-Factory's multimodal plugin ``name`` with the CoF frame resize mixed in."""
+    base = PLUGINS[name]
+    namespace = {"__annotations__": {"family": str}, "family": ""}
+    return dataclass(type(f"Cof{base.__name__}", (_FramePluginMixin, base), namespace))
 
 
-@dataclass
-class CofQwen3VLPlugin(_FramePluginMixin, Qwen3VLPlugin):
-    family: str = "qwen3_vl"
+def family_plugin(spec: FamilySpec):
+    """The family's multimodal plugin, resizing every image to the family's frame."""
+    cls = frame_plugin_class(spec.llamafactory.mm_plugin)
+    return cls(spec.tokens.image, spec.tokens.video, None, family=spec.name)
 
 
 @dataclass
 class CofTemplate(Template):
-    """The CoF template: thinking kept verbatim, canonical Jinja as the tokenizer template."""
+    """The CoF template: thinking kept verbatim, the family's Jinja as the tokenizer template."""
 
     cof_marker = COF_MARKER
 
+    @property
+    def family(self) -> FamilySpec:
+        return get_family(self.mm_plugin.family)
+
     def _get_jinja_template(self, tokenizer: PreTrainedTokenizer) -> str:
-        return chat_template()
+        return family_chat_template(self.family)
+
+    def encode_multiturn(
+        self,
+        tokenizer: PreTrainedTokenizer,
+        messages: list[dict[str, str]],
+        system: str | None = None,
+        tools: str | None = None,
+        discarding_history_cot: bool = False,
+    ) -> list[tuple[list[int], list[int]]]:
+        pairs = super().encode_multiturn(tokenizer, messages, system, tools, discarding_history_cot)
+        if not self.family.chat.opener_ends_turn:
+            return pairs
+        return close_with_opener(
+            pairs, tokenizer.convert_tokens_to_ids(self.family.tokens.end_of_turn)
+        )
+
+
+def close_with_opener(
+    pairs: list[tuple[list[int], list[int]]], opener: int
+) -> list[tuple[list[int], list[int]]]:
+    """Move each later turn's leading ``opener`` to the end of the target before it.
+
+    The last target gets one too: the model ends every turn by writing it.
+    """
+    out = [(list(source), list(target)) for source, target in pairs]
+    for k in range(1, len(out)):
+        if out[k][0][:1] == [opener]:
+            out[k - 1][1].append(out[k][0].pop(0))
+    if out:
+        out[-1][1].append(opener)
+    return out
 
 
 @dataclass
@@ -122,9 +172,10 @@ class CofMaskVisionTemplate(CofTemplate):
 
 
 def vision_token_ids(tokenizer: PreTrainedTokenizer) -> set[int]:
-    """Ids of the vision-span tokens this tokenizer knows."""
+    """Ids of the vision-span tokens (of any family) this tokenizer knows."""
     vocab = tokenizer.get_vocab()
-    return {vocab[token] for token in VISION_TOKENS if token in vocab}
+    tokens = {token for spec in FAMILIES.specs() for token in spec.tokens.vision}
+    return {vocab[token] for token in tokens if token in vocab}
 
 
 def split_vision(
@@ -145,33 +196,31 @@ def split_vision(
     return pieces
 
 
-def _plugin(family: str):
-    tokens = dict(image_token="<|image_pad|>", video_token="<|video_pad|>", audio_token=None)
-    if family == "qwen3_vl":
-        return CofQwen3VLPlugin(**tokens, family=family)
-    return CofQwen2VLPlugin(**tokens, family=family)
+def _slot(text: str) -> str:
+    return text.replace("{content}", "{{content}}")
 
 
-def _register_one(name: str, family: str, template_class: type[Template]) -> None:
+def _register_one(name: str, spec: FamilySpec, template_class: type[Template]) -> None:
+    chat, tokens = spec.chat, spec.tokens
+    user = StringFormatter(slots=[_slot(chat.user)])
     register_template(
         name=name,
-        format_user=StringFormatter(
-            slots=["<|im_start|>user\n{{content}}<|im_end|>\n<|im_start|>assistant\n"]
-        ),
-        format_assistant=StringFormatter(slots=["{{content}}<|im_end|>\n"]),
-        format_system=StringFormatter(slots=["<|im_start|>system\n{{content}}<|im_end|>\n"]),
+        format_prefix=EmptyFormatter(slots=[chat.prefix]) if chat.prefix else None,
+        format_user=user,
+        format_assistant=StringFormatter(slots=[_slot(chat.assistant)]),
+        format_system=StringFormatter(slots=[_slot(chat.system)]),
         # Structured calls render as the Jinja template renders `tool_calls`.
-        format_function=FunctionFormatter(slots=["{{content}}<|im_end|>\n"], tool_format="qwen"),
+        format_function=FunctionFormatter(slots=[_slot(chat.assistant)], tool_format="qwen"),
         # A returned crop is a plain user turn, exactly as the Jinja template's `tool` role.
-        format_observation=StringFormatter(
-            slots=["<|im_start|>user\n{{content}}<|im_end|>\n<|im_start|>assistant\n"]
-        ),
+        format_observation=user,
         format_tools=ToolFormatter(tool_format="qwen"),
         default_system="",
-        stop_words=["<|im_end|>"],
-        replace_eos=True,
+        stop_words=[tokens.end_of_turn]
+        + [t for t in tokens.stop if t not in (tokens.end_of_turn, tokens.eos)],
+        # Qwen: <|im_end|> becomes the eos; GLM keeps <|endoftext|> and stops at <|user|>.
+        replace_eos=not chat.opener_ends_turn,
         replace_jinja_template=True,
-        mm_plugin=_plugin(family),
+        mm_plugin=family_plugin(spec),
         template_class=template_class,
     )
 
@@ -199,7 +248,7 @@ def register_templates() -> list[str]:
             continue
         base = name.removesuffix(MASKVIS_SUFFIX)
         cls = CofMaskVisionTemplate if name.endswith(MASKVIS_SUFFIX) else CofTemplate
-        _register_one(name, TEMPLATE_FAMILIES[base], cls)
+        _register_one(name, get_family(TEMPLATE_FAMILIES[base]), cls)
     return template_names()
 
 

@@ -12,7 +12,12 @@ from cof_plugins.rewards.cof_reward import (
     score_with_rules,
 )
 from cof_plugins.rewards.metrics import shaping_metrics
-from cof_plugins.rewards.segments import SplitResponse, split_response, tool_turns_from_num_turns
+from cof_plugins.rewards.segments import (
+    SplitResponse,
+    split_by_suffix,
+    split_response,
+    tool_turns_from_num_turns,
+)
 from cof_plugins.rewards.shaping import (
     REWARD_MODES,
     RolloutRecord,
@@ -40,6 +45,7 @@ __all__ = [
     "shape_batch",
     "shape_group",
     "shaping_metrics",
+    "split_by_suffix",
     "split_response",
     "tool_turns_from_num_turns",
 ]

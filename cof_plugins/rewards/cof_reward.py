@@ -31,11 +31,16 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from cof_plugins.core.answers import KINDS, rule_match
+from cof_plugins.core.families import FAMILIES
 from cof_plugins.core.parser import parse_turn
 from cof_plugins.core.profiles import get_profile
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.core.scoring import cof_score, final_answer, format_ok
-from cof_plugins.rewards.segments import split_response, tool_turns_from_num_turns
+from cof_plugins.rewards.segments import (
+    split_by_suffix,
+    split_response,
+    tool_turns_from_num_turns,
+)
 
 JUDGE_MODES = ("auto", "on", "off")
 _LETTER_GT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -138,7 +143,11 @@ def inspect_response(
     solution_str: str, extra_info: Mapping[str, Any], settings: RewardSettings
 ) -> Inspected:
     """Split the response into assistant turns and read answer, format and tool use."""
-    split = split_response(
+    split_turns = split_response
+    family = row_family(extra_info)
+    if family in FAMILIES and not FAMILIES[family].chat.roles_in_decoded_text:
+        split_turns = split_by_suffix
+    split = split_turns(
         solution_str,
         user_suffix=load_protocol(settings.protocol).user_suffix,
         expected_tool_turns=tool_turns_from_num_turns(extra_info.get("num_turns")),
@@ -154,6 +163,19 @@ def inspect_response(
         tool_count_parsed=parsed,
         split_consistent=split.consistent,
     )
+
+
+def row_family(extra_info: Mapping[str, Any]) -> str | None:
+    """The model family a row was built for (``cof data to-parquet`` writes it for the tool)."""
+    tools = extra_info.get("tools_kwargs")
+    if not isinstance(tools, Mapping):
+        return None
+    for kwargs in tools.values():
+        create = kwargs.get("create_kwargs") if isinstance(kwargs, Mapping) else None
+        family = create.get("family") if isinstance(create, Mapping) else None
+        if isinstance(family, str):
+            return family
+    return None
 
 
 def tool_call_count(extra_info: Mapping[str, Any], key: str) -> int | None:

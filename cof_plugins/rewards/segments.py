@@ -24,6 +24,13 @@ first ``MAX_MARKERS`` ``assistant`` markers are taken (verl's turn limit is far 
 most ``MAX_ROLE_LINES`` ``user`` lines are tried per marker, each part of the text is
 searched backwards at most once (a marker with no role line before it leaves a watermark),
 and no slice is copied inside a loop.
+
+Families whose role markers are single special tokens (GLM-4.1V: ``<|user|>``,
+``<|assistant|>``) leave no role names behind: a tool turn reads ``"\\n" + line + "\\n" +
+suffix + "\\n"``, where ``line`` is the tool's one-line message (empty for a crop, whose image
+tokens vanish). ``split_by_suffix`` anchors on the instruction suffix the zoom tool ends
+every reply with (at most ``MAX_MARKERS`` of them); the family spec says which layout
+applies (``roles_in_decoded_text``).
 """
 
 from __future__ import annotations
@@ -80,6 +87,32 @@ def split_response(
     assistant.append(last.strip())
     if open_tool is not None:
         tools.append(open_tool)
+    return SplitResponse(assistant, tools, expected_tool_turns)
+
+
+def split_by_suffix(
+    text: str, *, user_suffix: str, expected_tool_turns: int | None = None
+) -> SplitResponse:
+    """Split a response whose role tokens vanished in decoding (see the module docstring)."""
+    if not isinstance(text, str):
+        raise TypeError(f"split_by_suffix expects the decoded response as str, got {type(text)}")
+    if not user_suffix:
+        raise ValueError("split_by_suffix needs the protocol's user_suffix")
+    assistant, tools, cursor = [], [], 0
+    anchor = "\n" + user_suffix
+    at = text.find(anchor)
+    limit = MAX_MARKERS if expected_tool_turns is None else min(expected_tool_turns, MAX_MARKERS)
+    while at >= 0 and len(tools) < limit:
+        start = text.rfind("\n", cursor, at)  # the newline the user-turn opener left
+        body_end = at + len(anchor)
+        if start < 0:
+            at = text.find(anchor, body_end)
+            continue
+        assistant.append(text[cursor:start].strip())
+        tools.append(text[start + 1 : body_end])
+        cursor = body_end + (1 if text.startswith("\n", body_end) else 0)
+        at = text.find(anchor, cursor)
+    assistant.append(text[cursor:].strip())
     return SplitResponse(assistant, tools, expected_tool_turns)
 
 

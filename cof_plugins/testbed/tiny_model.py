@@ -1,9 +1,10 @@
 """Tiny VLMs of each supported family, built offline in seconds (random weights).
 
 Tests and the quickstart use them in place of real checkpoints: same classes, same processor,
-same chat template and special tokens as the real models, with a byte-level BPE tokenizer
-trained locally (no hub). The CoF tags are ordinary (non-special) added tokens, because
-verl decodes rewards with ``skip_special_tokens=True`` and would otherwise erase them.
+same chat template and special tokens as the real models (all read from the family's
+``FamilySpec``), with a byte-level BPE tokenizer trained locally (no hub). The CoF tags are
+ordinary (non-special) added tokens, because verl decodes rewards with
+``skip_special_tokens=True`` and would otherwise erase them.
 """
 
 from __future__ import annotations
@@ -13,28 +14,24 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cof_plugins.core.frame import PixelBudget, get_family
+from cof_plugins.core.families import FamilySpec, get_family
+from cof_plugins.core.frame import PixelBudget
 from cof_plugins.testbed.corpus import training_corpus
 
 log = logging.getLogger(__name__)
 
-QWEN_SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
 COF_TAGS = ("<tool_call>", "</tool_call>", "<think>", "</think>", "<answer>", "</answer>")
+# SIFThinker's block tags, added (as ordinary tokens) to tiny models built for that method,
+# with one token per number of up to two decimals as JSON writes them (0.0, 0.5, 0.25, 1.0):
+# a 1M-parameter model learns boxes of whole-number tokens in minutes, digit strings not.
+SIF_TAGS = ("<area>", "</area>", "<text>", "</text>")
+SIF_NUMBERS = (
+    "0.0",
+    "1.0",
+    *(f"0.{i}" for i in range(1, 10)),
+    *(f"0.{i:02d}" for i in range(1, 100) if i % 10),
+)
+METHODS = ("cof", "sifthinker")
 # Small enough for 2 CPU cores, large enough for multi-image CoF conversations.
 TINY_BUDGET = PixelBudget(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 64)
 
@@ -50,6 +47,10 @@ class TinySize:
     vision_hidden: int = 32
     vision_depth: int = 2
 
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
 
 # "tiny" keeps tests fast; "small" (about 1M parameters) learns the CoF turn format on CPU in
 # minutes, so the quickstart and the RL-on-CPU path start from it.
@@ -60,57 +61,56 @@ SIZES = {
 }
 
 
-def build_tokenizer(vocab_size: int = 1024):
-    """Train a byte-level BPE on the CoF corpus and wrap it as a Qwen2 tokenizer."""
+def build_tokenizer(
+    vocab_size: int = 1024, family: str | FamilySpec = "qwen2_5_vl", method: str = "cof"
+):
+    """Train a byte-level BPE on the method's corpus, with the family's special tokens."""
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Qwen2TokenizerFast
 
+    tokens = get_family(family).tokens
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=list(QWEN_SPECIAL_TOKENS),
+        special_tokens=list(tokens.special),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(training_corpus(), trainer=trainer)
-    tok = Qwen2TokenizerFast(
+    bpe.train_from_iterator(training_corpus(method=method), trainer=trainer)
+    tok = getattr(transformers, get_family(family).classes.tokenizer)(
         tokenizer_object=bpe,
         bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
+        eos_token=tokens.eos,
+        pad_token=tokens.pad,
         unk_token=None,
-        additional_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]),
+        additional_special_tokens=[t for t in tokens.special if t != tokens.pad],
     )
-    tok.add_tokens(list(COF_TAGS), special_tokens=False)
+    extra = (*SIF_TAGS, *SIF_NUMBERS) if method == "sifthinker" else ()
+    tok.add_tokens([*COF_TAGS, *extra], special_tokens=False)
     tok.model_max_length = 32768
     return tok
 
 
-def _chat_template() -> str:
-    from cof_plugins.core.chat_template import chat_template
-
-    return chat_template()
-
-
-def _token_ids(tok) -> dict[str, int]:
-    ids = {name: tok.convert_tokens_to_ids(t) for name, t in (
-        ("image_token_id", "<|image_pad|>"),
-        ("video_token_id", "<|video_pad|>"),
-        ("vision_start_token_id", "<|vision_start|>"),
-        ("vision_end_token_id", "<|vision_end|>"),
-    )}  # fmt: skip
+def _token_ids(tok, spec: FamilySpec) -> dict[str, int]:
+    ids = {key: tok.convert_tokens_to_ids(token) for key, token in spec.tokens.config_ids.items()}
     ids.update(
-        bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+        bos_token_id=tok.convert_tokens_to_ids(spec.tokens.pad),
+        eos_token_id=tok.convert_tokens_to_ids(spec.tokens.eos),
+        pad_token_id=tok.convert_tokens_to_ids(spec.tokens.pad),
     )
     return ids
 
 
-def _text_config(size: TinySize, vocab: int, ids: dict[str, int], family: str) -> dict:
-    head_dim = size.hidden // size.heads
+def mrope_section(rotary_dim: int) -> list[int]:
+    """Split the rotary frequencies (``rotary_dim / 2``) across (t, h, w)."""
+    if rotary_dim == 16:
+        return [2, 3, 3]
+    return [rotary_dim // 2 - 2 * (rotary_dim // 6), rotary_dim // 6, rotary_dim // 6]
+
+
+def _text_config(size: TinySize, vocab: int, ids: dict[str, int], spec: FamilySpec) -> dict:
     text = dict(
         vocab_size=vocab,
         hidden_size=size.hidden,
@@ -126,104 +126,83 @@ def _text_config(size: TinySize, vocab: int, ids: dict[str, int], family: str) -
         eos_token_id=ids["eos_token_id"],
         pad_token_id=ids["pad_token_id"],
     )
-    # mrope sections split head_dim / 2 frequencies across (t, h, w).
-    section = (
-        [2, 3, 3]
-        if head_dim == 16
-        else [head_dim // 2 - 2 * (head_dim // 6), head_dim // 6, head_dim // 6]
-    )
-    if family == "qwen3_vl":
-        text.update(head_dim=head_dim, rope_parameters={
-            "rope_type": "default", "rope_theta": 5e5, "mrope_section": section,
-            "mrope_interleaved": True,
-        })  # fmt: skip
-    else:
-        text.update(
-            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": section}
-        )
+    text.update(spec.tiny.text)
+    text.update({key: getattr(size, attr) for key, attr in spec.tiny.text_sizes.items()})
+    rotary = int(size.head_dim * spec.tiny.rope.get("partial_rotary_factor", 1.0))
+    text["rope_parameters"] = {**spec.tiny.rope, "mrope_section": mrope_section(rotary)}
     return text
 
 
-def _vision_config(size: TinySize, family: str) -> dict:
-    common = dict(depth=size.vision_depth, num_heads=2, in_channels=3, temporal_patch_size=2)
-    if family == "qwen2_vl":
-        return {**common, "embed_dim": size.vision_hidden, "hidden_size": size.hidden,
-                "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2}  # fmt: skip
-    if family == "qwen2_5_vl":
-        return {**common, "hidden_size": size.vision_hidden, "intermediate_size": 64,
-                "out_hidden_size": size.hidden, "patch_size": 14, "spatial_merge_size": 2,
-                "window_size": 56, "fullatt_block_indexes": [size.vision_depth - 1]}  # fmt: skip
-    return {**common, "hidden_size": size.vision_hidden, "intermediate_size": 64,
-            "out_hidden_size": size.hidden, "patch_size": 16, "spatial_merge_size": 2,
-            "num_position_embeddings": 64, "deepstack_visual_indexes": [0]}  # fmt: skip
+def _vision_config(size: TinySize, spec: FamilySpec) -> dict:
+    sizes = {key: getattr(size, attr) for key, attr in spec.tiny.vision_sizes.items()}
+    return {**spec.tiny.vision, **sizes}
 
 
-def build_config(family: str, tok, size: TinySize = TinySize()):
-    """A real ``*VLConfig`` of ``family`` with tiny text and vision towers."""
+def build_config(family: str | FamilySpec, tok, size: TinySize = TinySize()):
+    """A real config of ``family`` (its own config class) with tiny text and vision towers."""
     import transformers
 
-    get_family(family)
-    ids = _token_ids(tok)
-    cls = {
-        "qwen2_vl": transformers.Qwen2VLConfig,
-        "qwen2_5_vl": transformers.Qwen2_5_VLConfig,
-        "qwen3_vl": transformers.Qwen3VLConfig,
-    }[family]
-    token_ids = {
-        k: v for k, v in ids.items() if "token_id" in k and "bos" not in k and "pad" not in k
-    }
-    cfg = cls(
-        text_config=_text_config(size, len(tok), ids, family),
-        vision_config=_vision_config(size, family),
-        **{k: v for k, v in token_ids.items() if k != "eos_token_id"},
+    spec = get_family(family)
+    ids = _token_ids(tok, spec)
+    cfg = getattr(transformers, spec.classes.config)(
+        text_config=_text_config(size, len(tok), ids, spec),
+        vision_config=_vision_config(size, spec),
+        **{key: ids[key] for key in spec.tokens.config_ids},
     )
     cfg.tie_word_embeddings = True
     return cfg
 
 
-def build_processor(family: str, tok, budget: PixelBudget = TINY_BUDGET):
-    """The family's real processor class with small pixel bounds and the CoF chat template."""
+def build_processor(family: str | FamilySpec, tok, budget: PixelBudget = TINY_BUDGET):
+    """The family's real processor classes with small pixel bounds and its CoF chat template."""
     import transformers
 
+    from cof_plugins.core.chat_template import family_chat_template
+
     spec = get_family(family)
-    size = {"shortest_edge": budget.min_pixels, "longest_edge": budget.max_pixels}
-    image_processor = transformers.Qwen2VLImageProcessor(
-        size=size, patch_size=spec.patch_size, merge_size=spec.merge_size
+    low, high = spec.processor_bounds(budget.min_pixels, budget.max_pixels)
+    geometry = {"patch_size": spec.patch_size, "merge_size": spec.merge_size}
+    image_processor = getattr(transformers, spec.classes.image_processor)(
+        size={"shortest_edge": low, "longest_edge": high}, **geometry
     )
-    if family == "qwen3_vl":
-        video = transformers.Qwen3VLVideoProcessor(patch_size=16, merge_size=2)
-        cls = transformers.Qwen3VLProcessor
-    else:
-        video = transformers.Qwen2VLVideoProcessor(patch_size=14, merge_size=2)
-        cls = (
-            transformers.Qwen2_5_VLProcessor
-            if family == "qwen2_5_vl"
-            else transformers.Qwen2VLProcessor
-        )
-    tok.chat_template = _chat_template()
-    return cls(image_processor=image_processor, tokenizer=tok, video_processor=video,
-               chat_template=_chat_template())  # fmt: skip
+    video = getattr(transformers, spec.classes.video_processor)(**geometry)
+    template = family_chat_template(spec)
+    tok.chat_template = template
+    processor = getattr(transformers, spec.classes.processor)
+    return processor(image_processor=image_processor, tokenizer=tok, video_processor=video,
+                     chat_template=template)  # fmt: skip
 
 
 def build_tiny_model(
-    out_dir: str | Path, family: str = "qwen2_5_vl", *, seed: int = 0, size: TinySize = TinySize()
+    out_dir: str | Path,
+    family: str = "qwen2_5_vl",
+    *,
+    seed: int = 0,
+    size: TinySize = TinySize(),
+    method: str = "cof",
 ) -> Path:
-    """Write a complete tiny checkpoint (config, weights, tokenizer, processor) to ``out_dir``."""
+    """Write a complete tiny checkpoint (config, weights, tokenizer, processor) to ``out_dir``.
+
+    ``method`` picks the tokenizer's corpus and tags (``sifthinker`` adds its block tags).
+    """
     import torch
     import transformers
 
+    spec = get_family(family)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    tok = build_tokenizer(size.vocab_size)
-    config = build_config(family, tok, size)
+    tok = build_tokenizer(size.vocab_size, spec, method)
+    config = build_config(spec, tok, size)
     model = transformers.AutoModelForImageTextToText.from_config(config)
-    model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>")]
+    model.generation_config.eos_token_id = [tok.convert_tokens_to_ids(t) for t in spec.tokens.stop]
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out)
-    build_processor(family, tok).save_pretrained(out)
+    build_processor(spec, tok).save_pretrained(out)
     tok.save_pretrained(out)
-    (out / "cof_tiny.json").write_text(json.dumps({"family": family, "seed": seed}) + "\n")
-    log.info("tiny %s model written to %s (%d parameters)", family, out,
+    (out / "cof_tiny.json").write_text(
+        json.dumps({"family": spec.name, "seed": seed, "method": method}) + "\n"
+    )
+    log.info("tiny %s model written to %s (%d parameters)", spec.name, out,
              sum(p.numel() for p in model.parameters()))  # fmt: skip
     return out

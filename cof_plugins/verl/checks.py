@@ -70,17 +70,25 @@ class Findings:
 Check = Callable[[DictConfig, Findings], None]
 
 
+def single_turn(config: DictConfig) -> bool:
+    """A single-turn recipe (SIFThinker): no tools, verl's ``single_turn_agent``."""
+    loop = select(config, "actor_rollout_ref.rollout.agent.default_agent_loop")
+    return not select(config, f"{MULTI_TURN}.enable") and loop == "single_turn_agent"
+
+
 def check_config(config: DictConfig, unresolved: dict[str, Any] | None = None) -> Findings:
     """Run every check on a composed and resolved config.
 
     ``unresolved`` is the same config before resolution (``prepare`` keeps it): the model
-    check needs to see ``${oc.env:...}`` fallbacks as written.
+    check needs to see ``${oc.env:...}`` fallbacks as written. Single-turn recipes skip the
+    tool checks (parser, agent loop, tool YAML, crop budgets): they have no tool by design.
     """
     from cof_plugins.verl import cluster_checks as cluster
 
     found = Findings()
+    tool_checks: list[Check] = [] if single_turn(config) else [_parser, _agent_loop, _tools]
     checks: list[Check] = [
-        _types, _parser, _agent_loop, _tools, _chat_template, _reward, _data, _verl_rules,
+        _types, *tool_checks, _chat_template, _reward, _data, _verl_rules,
         cluster.check_checkpoints, cluster.check_judge, cluster.check_token_budget,
     ]  # fmt: skip
     if unresolved is not None:
@@ -164,6 +172,7 @@ def _tool_response_budget(config: DictConfig, tools: list[Any], found: Findings)
 
 def _family_agrees(config: DictConfig, tool: Any, found: Findings) -> None:
     """The tool's family, verl's image patch size and the model's type must agree."""
+    from cof_plugins.core.chat_template import family_chat_template
     from cof_plugins.core.frame import get_family
 
     settings = getattr(tool, "settings", None)
@@ -181,6 +190,12 @@ def _family_agrees(config: DictConfig, tool: Any, found: Findings) -> None:
         found.errors.append(
             f"the model at actor_rollout_ref.model.path is a {model_type!r} but the zoom tool "
             f"is configured for family {spec.name!r}; use the tool YAML of that family"
+        )
+    template = select(config, "actor_rollout_ref.model.custom_chat_template")
+    if template and template != family_chat_template(spec):
+        found.errors.append(
+            f"actor_rollout_ref.model.custom_chat_template is not the CoF template of the zoom "
+            f"tool's family {spec.name!r}; use ${{cof_chat_template:{spec.chat.jinja}}}"
         )
 
 
@@ -210,15 +225,23 @@ def _chat_template(config: DictConfig, found: Findings) -> None:
     template = select(config, "actor_rollout_ref.model.custom_chat_template")
     if not template:
         found.errors.append(
-            "actor_rollout_ref.model.custom_chat_template is not set: the stock Qwen-VL "
-            "templates do not render tool turns as the CoF data holds them; use "
-            "${cof_chat_template:cof_qwen.jinja}"
+            "actor_rollout_ref.model.custom_chat_template is not set: the stock templates do "
+            "not render tool turns as the CoF data holds them; use "
+            "${cof_chat_template:NAME} with the family's template ("
+            + ", ".join(_family_templates())
+            + ")"
         )
         return
     try:
         jinja2.Environment().parse(template)
     except jinja2.TemplateSyntaxError as exc:
         found.errors.append(f"custom_chat_template does not compile: {exc}")
+
+
+def _family_templates() -> list[str]:
+    from cof_plugins.core.families import FAMILIES
+
+    return [f"{s.name}: {s.chat.jinja}" for s in FAMILIES.specs()]
 
 
 def _reward(config: DictConfig, found: Findings) -> None:
@@ -266,7 +289,19 @@ def _verl_rules(config: DictConfig, found: Findings) -> None:
         try:
             validate_config(config, need_reference_policy(config), need_critic(config))
         except (AssertionError, ValueError) as exc:
+            if _vllm_missing(config, exc):
+                found.warnings.append(
+                    "vLLM is not installed here, so verl's LoRA-rank check for vLLM (its "
+                    "last check) was skipped; run `cof validate` in the RL environment"
+                )
+                return
             found.errors.append(f"verl's validate_config: {exc}")
+
+
+def _vllm_missing(config: DictConfig, exc: Exception) -> bool:
+    """verl imports vLLM to check a LoRA rank; without vLLM that import raises."""
+    uses_vllm = select(config, "actor_rollout_ref.rollout.name") == "vllm"
+    return uses_vllm and importlib.util.find_spec("vllm") is None and "vllm" in str(exc)
 
 
 def key_settings(config: DictConfig) -> list[tuple[str, Any]]:

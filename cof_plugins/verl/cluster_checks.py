@@ -26,7 +26,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from cof_plugins.core.frame import PixelBudget, image_tokens
-from cof_plugins.verl.recipe import select
+from cof_plugins.verl.recipe import lookup, select
 
 MODEL_KEY = "actor_rollout_ref.model.path"
 MULTI_TURN = "actor_rollout_ref.rollout.multi_turn"
@@ -60,7 +60,7 @@ def check_checkpoints(config: DictConfig, found: Any) -> None:
 
 def check_model_source(config: DictConfig, found: Any, unresolved: dict[str, Any]) -> None:
     """The model path must not silently fall back to the recipe's default (a base model)."""
-    written = _get(unresolved, MODEL_KEY)
+    written = lookup(unresolved, MODEL_KEY)
     match = _ENV_FALLBACK.fullmatch(str(written)) if isinstance(written, str) else None
     if match is None or match.group(1) in os.environ:
         return
@@ -210,6 +210,9 @@ def budget_errors(config: DictConfig, budget: TokenBudget) -> list[str | None]:
 def _largest(budget: PixelBudget, cap: int | None, family: str) -> int:
     """Image tokens of the largest image a budget admits (and the processor's own cap)."""
     if cap:
+        from cof_plugins.core.families import get_family
+
+        cap //= get_family(family).vision.budget_scale  # GLM's processor counts 2 frames
         budget = PixelBudget(min(budget.min_pixels, cap), min(budget.max_pixels, cap))
     side = math.isqrt(budget.max_pixels)
     return image_tokens((side, side), family, budget)
@@ -281,12 +284,3 @@ def tool_settings(config: DictConfig) -> Any:
         if str(tool.get("class_name", "")).startswith("cof_plugins."):
             return parse_settings(tool.get("config"))
     return None
-
-
-def _get(tree: dict[str, Any], key: str) -> Any:
-    node: Any = tree
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node

@@ -139,7 +139,7 @@ def wrong_types(config: DictConfig) -> list[str]:
     """
     base, problems = base_tree(), []
     for key, value in _leaves(_tree(config)):
-        default = _lookup(base, key)
+        default = lookup(base, key)
         if isinstance(value, str) and value.startswith("${"):
             continue  # an interpolation, resolved later
         if isinstance(default, bool) and not isinstance(value, bool):
@@ -161,7 +161,8 @@ def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix.rstrip("."), node
 
 
-def _lookup(tree: dict[str, Any], key: str) -> Any:
+def lookup(tree: dict[str, Any], key: str) -> Any:
+    """The value at dotted ``key`` of a plain nested dict, None where a part is missing."""
     node: Any = tree
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:

@@ -23,6 +23,8 @@ import logging
 import os
 import threading
 
+from cof_plugins.verl import compat
+
 TESTED_VERL_VERSIONS = ("0.9.1",)
 ALLOW_UNTESTED_ENV = "COF_ALLOW_UNTESTED_VERL"
 PARSER_NAME = "cof"
@@ -41,7 +43,7 @@ _registered = False
 
 
 def register() -> None:
-    """Check the verl version, then register the ``cof`` parser and the config resolvers.
+    """Check the verl version, register the ``cof`` parser and the config resolvers.
 
     Idempotent and thread-safe; a name already taken by someone else's parser raises.
     """
@@ -52,6 +54,7 @@ def register() -> None:
         check_verl_version()
         register_tool_parser()
         register_resolvers()
+        compat.install()  # verl's GLM-4.1V forward under transformers 5 (see compat.py)
         _registered = True
         log.debug("cof-plugins registered with verl (parser %r)", PARSER_NAME)
 

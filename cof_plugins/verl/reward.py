@@ -12,6 +12,10 @@ validation metrics pick up ``acc``.
 It is async so that the judge's HTTP calls overlap inside the reward worker's event loop;
 rule-only scoring returns without awaiting anything. Settings come from
 ``+reward.custom_reward_function.reward_kwargs.*`` (see ``RewardSettings``).
+
+``reward_kwargs.method`` picks another entry of the reward zoo (``cof_plugins.rewards.zoo``):
+``sifthinker`` (GRPO-SIF's four rewards summed, each term also returned) or ``visual_rft``;
+the remaining kwargs are that entry's settings. Without it the CoF reward runs, as before.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cof_plugins.rewards.cof_reward import RewardSettings, judge_for, score_rollout
+from cof_plugins.rewards import zoo
 
 # Host-added call arguments that are not reward settings (the reward model's router).
 _HOST_KWARGS = ("reward_router_address", "reward_model_tokenizer")
@@ -32,16 +36,8 @@ async def compute_score(
     extra_info: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> dict[str, float]:
-    """Score one rollout; returns ``score`` (0.9*acc + 0.1*format) and the facts as floats."""
-    settings = RewardSettings.from_kwargs(
-        {k: v for k, v in kwargs.items() if k not in _HOST_KWARGS}
-    )
-    result = await score_rollout(
-        data_source,
-        solution_str,
-        ground_truth,
-        extra_info=dict(extra_info or {}),
-        settings=settings,
-        judge=judge_for(settings),
-    )
-    return result.as_reward_dict()
+    """Score one rollout with the zoo entry ``method`` (default ``cof``: 0.9*acc + 0.1*format
+    and the facts as floats)."""
+    settings = {k: v for k, v in kwargs.items() if k not in _HOST_KWARGS}
+    method = settings.pop("method", "cof")
+    return await zoo.score(method, data_source, solution_str, ground_truth, extra_info, **settings)

@@ -64,17 +64,13 @@ def smoke_overrides(address: str | None = None) -> list[str]:
     ]
 
 
-def recipe_family(config: Any) -> str:
-    """The model family the recipe's zoom tool is set up for (its tiny model stands in)."""
+def recipe_family(config: Any) -> str | None:
+    """The model family the recipe's zoom tool is set up for (its tiny model stands in);
+    None for a recipe without cof-plugins' zoom tool (a single-turn method)."""
     from cof_plugins.verl.cluster_checks import tool_settings
 
     settings = tool_settings(config)
-    if settings is None:
-        raise ValueError(
-            f"{TOOL_KEY} names no cof_plugins zoom tool, so the recipe's model family is "
-            "unknown; a smoke needs it to pick a tiny model"
-        )
-    return settings.family
+    return None if settings is None else settings.family
 
 
 @dataclass
@@ -96,6 +92,11 @@ def plan(
     path = find_recipe(recipe)
     composed = compose_recipe(path, user)
     family = recipe_family(composed)
+    if family is None:
+        raise ValueError(
+            f"{TOOL_KEY} names no cof_plugins zoom tool, so the recipe's model family is "
+            "unknown; a smoke needs it to pick a tiny model"
+        )
     set_env(
         {
             MODEL_ENV: assets.model(family),

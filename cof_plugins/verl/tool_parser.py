@@ -26,6 +26,7 @@ from typing import Any
 
 from verl.experimental.agent_loop.tool_parser import FunctionCall, ToolParser
 
+from cof_plugins.core.families import FAMILIES
 from cof_plugins.core.parser import (
     MAX_CALLS,
     ZOOM_TOOL,
@@ -57,9 +58,14 @@ class CofToolParser(ToolParser):
         return self.parse_text(self.decode(responses_ids), tool_names(tools))
 
     def decode(self, responses_ids: list[int]) -> str:
-        """Decode keeping special tokens (tags must survive), then drop the end-of-turn marks."""
+        """Decode keeping special tokens (tags must survive), then drop the end-of-turn marks.
+
+        The marks are the tokenizer's eos and pad and every family's stop tokens (GLM-4.1V
+        ends its turn with ``<|user|>``).
+        """
         text = self.tokenizer.decode(responses_ids, skip_special_tokens=False)
         ends = [t for t in (self.tokenizer.eos_token, self.tokenizer.pad_token) if t]
+        ends += [t for spec in FAMILIES.specs() for t in spec.tokens.stop if t not in ends]
         changed = True
         while changed:
             changed = False

@@ -353,3 +353,24 @@ def test_never_raises_on_near_miss_calls(value, cut):
 def test_deep_nesting_is_an_error_not_a_crash():
     body = '{"name": "image_zoom_in_tool", "arguments": ' + "[" * 50_000
     assert len(parse_turn(f"<tool_call>{body}</tool_call>").errors) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<tool_call>{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": '
+        "<|begin_of_box|>[10, 20, 300, 400]<|end_of_box|>}}</tool_call>",
+        '<tool_call>{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": '
+        '"<|begin_of_box|>[10, 20, 300, 400]<|end_of_box|>"}}</tool_call>',
+    ],
+)
+def test_glm_box_markers_are_read_through(text):
+    """GLM-4.1V wraps boxes in its box markers; the call still reads (marked or not)."""
+    turn = parse_turn("<think>zoom</think>" + text)
+    assert not turn.errors and turn.tool_calls[0].bbox == (10.0, 20.0, 300.0, 400.0)
+
+
+def test_glm_boxed_answer_is_the_answer():
+    turn = parse_turn("<think>ok</think><answer><|begin_of_box|>B<|end_of_box|></answer>")
+    assert turn.answer == "B"
+    assert turn.text.endswith("<|end_of_box|></answer>")  # the text itself is kept

@@ -32,7 +32,7 @@ def test_presets_are_named_variants():
 def test_unknown_preset_lists_available():
     with pytest.raises(ProtocolError, match=r"unknown protocol 'unifed' \(did you mean 'unified'"):
         load_protocol("unifed")
-    with pytest.raises(ProtocolError, match="paper-eval, paper-rl, unified"):
+    with pytest.raises(ProtocolError, match=", ".join(available_protocols())):
         load_protocol("nope")
 
 
@@ -167,8 +167,12 @@ def test_a_missing_file_never_falls_back_to_a_preset(tmp_path, monkeypatch):
          r"key 'tool_schema.function.name' is 'zoom'; the zoom tool answers to"),
         ({"inherit": "unified", "tool_schema": {"function": {}}},
          r"key 'tool_schema' must be a mapping with type: function"),
+        # A tool-less protocol (tool_schema: {}) still allows only {tools} in its system.
+        ({"inherit": "unified", "tool_schema": {}, "system": "Use {tool}"},
+         r"key 'system' has the placeholder \{tool\}"),
         ({"inherit": "nope"},
-         r"key 'inherit': 'nope' is neither a shipped preset \(paper-eval, paper-rl, unified\)"),
+         r"key 'inherit': 'nope' is neither a shipped preset \(paper-eval, paper-rl, "
+         r"(\w|-|, )*unified\)"),
         ({"inherit": "missing.yaml"}, r"nor a file \(looked at .*missing\.yaml\)"),
         ({"inherit": ["unified"]}, r"key 'inherit' must be text"),
         ({"inherit": "unified", "system": "Tools: {tool}"},

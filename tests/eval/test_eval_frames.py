@@ -44,10 +44,30 @@ def photo(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
+def texture(width: int, height: int) -> Image.Image:
+    """The worst case for any reduction: fine gratings and 1-3 pixel checkers, plus grain."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    planes = []
+    for c in range(3):
+        wave = np.sin(x / (9 + 5 * c)) * np.cos(y / (13 + 3 * c)) + np.sin((x + y) / 57)
+        checker = ((x.astype(int) // (1 + c)) + (y.astype(int) // (1 + c))) % 2
+        planes.append(128 + 45 * wave + 30 * (checker - 0.5) * (x > width / 2)
+                      + rng.normal(0, 4, size=(height, width)))  # fmt: skip
+    return Image.fromarray(np.clip(np.stack(planes, -1), 0, 255).astype(np.uint8))
+
+
 @pytest.fixture(scope="module")
 def big_jpeg(tmp_path_factory):
     path = tmp_path_factory.mktemp("frames") / "photo.jpg"
     photo(2400, 1600).save(path, format="JPEG", quality=90)
+    return path
+
+
+@pytest.fixture(scope="module")
+def texture_jpeg(tmp_path_factory):
+    path = tmp_path_factory.mktemp("frames") / "texture.jpg"
+    texture(2400, 1600).save(path, format="JPEG", quality=90)
     return path
 
 
@@ -75,15 +95,47 @@ def test_paper_frames_are_the_exact_pixels(big_jpeg):
         assert images.frame(res).tobytes() == exact_frame(big_jpeg, res, "paper").tobytes()
 
 
+@pytest.mark.parametrize("image", ["big_jpeg", "texture_jpeg"])
 @pytest.mark.parametrize("budget", [BUDGET, SMALL])
-def test_reduced_frames_have_exact_sizes_and_40db(big_jpeg, budget):
+def test_reduced_frames_have_exact_sizes_and_40db(request, image, budget):
+    path = request.getfixturevalue(image)
     spec = FrameSpec("qwen2_5_vl", budget, "default")
-    images = SampleImages(ImageRef("path", str(big_jpeg)), spec, SWEEP)
-    for res in (*SWEEP, None):
-        exact = exact_frame(big_jpeg, res, "default", budget)
+    sweep = (*SWEEP, 288)  # 288 is served by the 2400/8 level only at too small a gap
+    images = SampleImages(ImageRef("path", str(path)), spec, sweep)
+    for res in (*sweep, None):
+        exact = exact_frame(path, res, "default", budget)
         reduced = images.frame(res)
         assert reduced.size == exact.size == images.frame_size(res)
         assert psnr(reduced, exact) >= 40.0, res
+
+
+def test_reduced_sweep_reads_the_decode_only_where_no_level_serves(big_jpeg, tmp_path, monkeypatch):
+    """The cost of a sweep is its resamples from the multi-megapixel decode: only frames too
+    big for the first reduce level read it, and those near-size ones resample bilinearly."""
+    resizes = []
+    real = Image.Image.resize
+
+    def recording(self, size, resample=None, *args, **kwargs):
+        resizes.append((self.size, tuple(size), resample))
+        return real(self, size, resample, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", recording)
+    images = SampleImages(ImageRef("path", str(big_jpeg)), FrameSpec("qwen2_5_vl", BUDGET), SWEEP)
+    for res in (*SWEEP, None):
+        images.frame(res)
+    bilinear, bicubic = Image.Resampling.BILINEAR, Image.Resampling.BICUBIC
+    from_decode = [(out, f) for src, out, f in resizes if src == (2400, 1600)]
+    # The 1920 frame (1932x1288) and the native one (2408x1596): no 1200x800 level serves them.
+    assert from_decode == [(images.frame_size(1920), bilinear), (images.frame_size(None), bilinear)]
+    # 1024 is made in the exact path's two steps from the first reduce level, with bicubic.
+    assert ((1200, 800), images.source_size(1024), bicubic) in resizes
+    assert all(f == bicubic for _src, out, f in resizes if out[0] * out[1] < 1536 * 1024)
+    # A small input blown up to a big frame is no near-size resample: the profile's filter.
+    small = tmp_path / "small.png"
+    photo(640, 480).save(small)
+    resizes.clear()
+    SampleImages(ImageRef("path", str(small)), FrameSpec("qwen2_5_vl", BUDGET), [1920]).frame(1920)
+    assert [(src, f) for src, _out, f in resizes] == [((640, 480), bicubic)]
 
 
 def test_exact_frames_flag_overrides_the_default_profile(big_jpeg):

@@ -111,7 +111,7 @@ def test_lock_is_exclusive_within_one_process_too(tmp_path):
         ({"shuffle_options": 2}, "shuffle_options: 0 -> 2"),
         ({"backend": "openai"}, "backend: 'transformers' -> 'openai'"),
         ({"backend_options": {"dtype": "float32"}}, "backend_options.dtype: 'auto' -> 'float32'"),
-        ({"loop": LoopConfig(batch_size=2, exact_frames=True)}, "frames: 'reduced' -> 'exact'"),
+        ({"loop": LoopConfig(batch_size=2, exact_frames=True)}, "frames: 'reduced/2' -> 'exact'"),
         ({"seed": 3}, "seed: 0 -> 3"),
         ({"skip_bad_rows": True}, "skip_bad_rows: False -> True"),
     ],
@@ -136,7 +136,7 @@ def test_a_run_from_before_new_settings_resumes(tmp_path, data, synth_dir):
     del info["settings"]["loop"]["temperature"]
     (run_dir / "run.json").write_text(json.dumps(info))
     assert _run(spec, run_dir)["overall"]["n"] == 3  # old runs used exact frames
-    with pytest.raises(RunDirError, match="frames: 'exact' -> 'reduced'"):
+    with pytest.raises(RunDirError, match="frames: 'exact' -> 'reduced/2'"):
         _run(_spec(data, synth_dir), run_dir)
 
 
@@ -228,7 +228,7 @@ def test_a_run_dir_that_is_a_file(tmp_path, data):
     target.write_text("notes")
     made = cli("eval", "--data", str(data), "--model", NOWHERE, "--run-dir", str(target),
                "--no-judge", "--no-progress")  # fmt: skip
-    assert made.returncode == 2 and "is a file, not a directory" in made.stderr
+    assert made.returncode == 2 and "is a file, not a folder" in made.stderr
     assert "Traceback" not in made.stderr and target.read_text() == "notes"
 
 
@@ -263,3 +263,17 @@ def test_reports_never_repair_a_file_a_run_may_be_writing(tmp_path, data, synth_
     path.write_text(torn)
     _, records = load_run(run_dir)
     assert len(records) == 3 and path.read_text() == torn
+
+
+def test_a_run_made_with_older_reduced_frames_is_not_resumed_with_new_ones(
+    tmp_path, data, synth_dir
+):
+    """The reduced path's pixels changed (revision 2); an older run's frames would mix."""
+    spec, run_dir = _spec(data, synth_dir), tmp_path / "run"
+    _run(spec, run_dir)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["settings"]["frames"] == "reduced/2"
+    info["settings"]["frames"] = "reduced"  # what a run before revision 2 recorded
+    (run_dir / "run.json").write_text(json.dumps(info))
+    with pytest.raises(RunDirError, match="frames: 'reduced' -> 'reduced/2'"):
+        _run(spec, run_dir)

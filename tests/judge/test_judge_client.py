@@ -79,6 +79,17 @@ def test_messages_hold_the_case_and_few_shot_turns():
     }
 
 
+def test_a_huge_answer_reaches_the_judge_as_its_head_and_tail():
+    answer = "A" + " " * 1_000_000 + "the final answer is B"
+    (*_, case) = build_messages("Which one?", answer, "B")
+    candidate = case["content"].split("Candidate answer: ", 1)[1]
+    assert len(case["content"]) < 2_200
+    assert candidate.startswith("A") and candidate.endswith("the final answer is B")
+    assert f"[... {len(answer) - 2000} characters cut ...]" in candidate
+    short = build_messages("Which one?", "B", "B")[-1]["content"]
+    assert short.endswith("Candidate answer: B")
+
+
 def test_config_from_env_with_overrides():
     env = {
         "COF_JUDGE_URL": "http://h:1/v1",

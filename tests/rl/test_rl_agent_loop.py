@@ -17,6 +17,7 @@ pytest.importorskip("verl")
 from omegaconf import OmegaConf
 from PIL import Image
 
+from cof_plugins.core.families import BUILTIN, get_family
 from cof_plugins.core.frame import frame_size
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.testbed.tiny_model import TINY_BUDGET
@@ -37,9 +38,10 @@ ANSWER = "<think>I see it.</think> <answer>B</answer>"
 class ScriptedServer:
     """Stands in for verl's LLM server client: returns the next scripted turn's token ids."""
 
-    def __init__(self, tokenizer, turns: list[str]):
+    def __init__(self, tokenizer, turns: list[str], end_of_turn: str = "<|im_end|>"):
         self.tokenizer = tokenizer
         self.turns = list(turns)
+        self.end_of_turn = end_of_turn
         self.calls: list[dict] = []
 
     async def generate(self, request_id, prompt_ids, sampling_params, image_data=None, **kwargs):
@@ -48,7 +50,7 @@ class ScriptedServer:
         self.calls.append({"prompt_ids": list(prompt_ids), "images": list(image_data or [])})
         text = self.turns.pop(0)
         ids = self.tokenizer.encode(text, add_special_tokens=False)
-        ids.append(self.tokenizer.convert_tokens_to_ids("<|im_end|>"))
+        ids.append(self.tokenizer.convert_tokens_to_ids(self.end_of_turn))
         return TokenOutput(token_ids=ids, log_probs=[0.0] * len(ids))
 
 
@@ -61,7 +63,7 @@ def _dataset_cls(frame: Image.Image):
     return FrameDataset
 
 
-def _tool_yaml(tmp_path) -> str:
+def _tool_yaml(tmp_path, family: str = "qwen2_5_vl") -> str:
     path = tmp_path / "tool.yaml"
     config = {
         "tools": [
@@ -69,7 +71,7 @@ def _tool_yaml(tmp_path) -> str:
                 "class_name": "cof_plugins.verl.ZoomInTool",
                 "config": {
                     "type": "native",
-                    "family": "qwen2_5_vl",
+                    "family": family,
                     "zoom": {"max_pixels": TINY_BUDGET.max_pixels, "full_resolution": False},
                 },
             }
@@ -79,7 +81,7 @@ def _tool_yaml(tmp_path) -> str:
     return str(path)
 
 
-def _loop(tiny_model, tmp_path, turns, frame):
+def _loop(tiny_model, tmp_path, turns, frame, family: str = "qwen2_5_vl"):
     from transformers import AutoProcessor
     from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap
     from verl.experimental.agent_loop.tool_agent_loop import ToolAgentLoop
@@ -104,7 +106,8 @@ def _loop(tiny_model, tmp_path, turns, frame):
     }
     trainer_config = OmegaConf.create({"actor_rollout_ref": {"rollout": rollout}})
     data_config = OmegaConf.create({"apply_chat_template_kwargs": {}, "mm_processor_kwargs": {}})
-    server = ScriptedServer(processor.tokenizer, turns)
+    spec = get_family(family)
+    server = ScriptedServer(processor.tokenizer, turns, spec.tokens.end_of_turn)
     loop = ToolAgentLoop(
         trainer_config=DictConfigWrap(trainer_config),
         server_manager=server,
@@ -112,8 +115,8 @@ def _loop(tiny_model, tmp_path, turns, frame):
         processor=processor,
         dataset_cls=_dataset_cls(frame),
         data_config=DictConfigWrap(data_config),
-        hf_model_type="qwen2_5_vl",
-        tools=ToolListWrap(initialize_tools_from_config(_tool_yaml(tmp_path))),
+        hf_model_type=spec.hf_model_type,
+        tools=ToolListWrap(initialize_tools_from_config(_tool_yaml(tmp_path, family))),
     )
     return loop, server, processor
 
@@ -224,25 +227,36 @@ TWO_ZOOMS = [
 ]
 
 
-def test_sft_ids_equal_the_agent_loop_ids_for_two_zooms(tiny_model, tmp_path):
-    """LLaMA-Factory's CoF template builds exactly the ids verl's agent loop built.
+@pytest.mark.parametrize("family", BUILTIN)
+def test_sft_ids_equal_the_agent_loop_ids_for_two_zooms(family, tiny_model_factory, tmp_path):
+    """LLaMA-Factory's ids == the processor's chat-template ids == verl's agent-loop ids.
 
     The same conversation (question image, two zooms, answer) as a canonical SFT row, encoded
-    by LLaMA-Factory through `cof sft`'s own preparation, against verl's ToolAgentLoop output:
-    SFT and RL train on the same tokens.
+    by LLaMA-Factory through `cof sft`'s own preparation, by the processor from the family's
+    Jinja template, and built turn by turn by verl's ToolAgentLoop with our parser and tool:
+    SFT and RL train on the same tokens, for every family. The only differences are where
+    a finished chat ends: a Qwen rollout stops at ``<|im_end|>`` while training closes the
+    turn with ``<|im_end|>\n``; GLM ends every turn with ``<|user|>``, which the Jinja render
+    of a finished chat has no next turn to write.
     """
+    from transformers import AutoProcessor
+
     from cof_plugins.assets import recipes_dir
     from cof_plugins.llamafactory.config import read_config
     from cof_plugins.llamafactory.preview import encode_rows
     from cof_plugins.llamafactory.train import prepare
 
-    wh = frame_size((640, 480), "qwen2_5_vl", TINY_BUDGET)
-    loop, server, processor = _loop(tiny_model, tmp_path, TWO_ZOOMS, Image.new("RGB", wh, "blue"))
+    spec = get_family(family)
+    model = tiny_model_factory(family)
+    wh = frame_size((640, 480), family, TINY_BUDGET)
+    frame = Image.new("RGB", wh, "blue")
+    loop, server, processor = _loop(model, tmp_path, TWO_ZOOMS, frame, family)
     kwargs = {"raw_prompt": _prompt(wh), "tools_kwargs": {"image_zoom_in_tool": {
-        "create_kwargs": {"frame_size": list(wh), "family": "qwen2_5_vl"}}}}  # fmt: skip
+        "create_kwargs": {"frame_size": list(wh), "family": family}}}}  # fmt: skip
     output = loop.loop.run_until_complete(loop.run({"temperature": 1.0}, **kwargs))
     images = server.calls[2]["images"]
     assert len(images) == 3  # the frame and two crops
+    assert all(w % spec.factor == 0 and h % spec.factor == 0 for w, h in (i.size for i in images))
 
     protocol = load_protocol()
     data = tmp_path / "sft"
@@ -260,11 +274,19 @@ def test_sft_ids_equal_the_agent_loop_ids_for_two_zooms(tiny_model, tmp_path):
     row = {"messages": messages, "images": [f"images/{k}.png" for k in range(3)]}
     (data / "train.json").write_text(json.dumps([row]))
     config = prepare(recipes_dir() / "sft" / "tiny_cpu.yaml", [
-        f"model_name_or_path={tiny_model}", f"dataset_dir=cof:{data}",
+        f"model_name_or_path={model}", f"dataset_dir=cof:{data}", f"template={spec.cof_template}",
         f"output_dir={tmp_path / 'out'}"])  # fmt: skip
     rows, _ = encode_rows(read_config(config))
 
+    processor = AutoProcessor.from_pretrained(model)
+    text = processor.apply_chat_template(messages, tokenize=False)
+    jinja_ids = list(processor(text=[text], images=images)["input_ids"][0])
     verl_ids = output.prompt_ids + output.response_ids
-    newline = processor.tokenizer.encode("\n", add_special_tokens=False)
-    # LLaMA-Factory closes each assistant turn with "<|im_end|>\n"; rollouts stop at <|im_end|>.
-    assert rows[0].input_ids == verl_ids + newline
+    tok = processor.tokenizer
+    if spec.chat.opener_ends_turn:
+        end = [tok.convert_tokens_to_ids(spec.tokens.end_of_turn)]
+        assert rows[0].input_ids == verl_ids == jinja_ids + end
+    else:
+        newline = tok.encode("\n", add_special_tokens=False)
+        assert rows[0].input_ids == jinja_ids == verl_ids + newline
+    assert sum(output.response_mask) < len(output.response_mask)  # crops are not trained

@@ -10,9 +10,9 @@ pytest.importorskip("verl")
 
 from cof_plugins.assets import recipes_dir
 from cof_plugins.verl.recipe import RecipeError, compose_recipe, unknown_recipe_keys
+from cof_plugins.verl.smoke import recipe_family
 
 RECIPES = sorted(p.stem for p in (recipes_dir() / "rl").glob("*.yaml"))
-FAMILY = {"qwen3_vl_8b_grpo": "qwen3_vl"}
 
 
 def test_the_expected_recipes_ship():
@@ -21,23 +21,85 @@ def test_the_expected_recipes_ship():
         "paper_qwen2_5_vl_7b_grpo_multi_node",
         "qwen2_5_vl_3b_single_gpu",
         "qwen3_vl_8b_grpo",
+        "qwen3_5_9b_grpo",
+        "glm4v_9b_thinking_grpo",
         "tiny_cpu",
+        "sifthinker_qwen2_5_vl_7b_grpo",
+        "sifthinker_tiny_cpu",
     } <= set(RECIPES)
+
+
+@pytest.mark.parametrize(
+    ("name", "family", "checkpoint"),
+    [
+        ("glm4v_9b_thinking_grpo", "glm4v", "zai-org/GLM-4.1V-9B-Thinking"),
+        ("qwen3_5_9b_grpo", "qwen3_5", "Qwen/Qwen3.5-9B"),
+        ("qwen3_vl_8b_grpo", "qwen3_vl", "Qwen/Qwen3-VL-8B-Instruct"),
+        ("paper_qwen2_5_vl_7b_grpo", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct"),
+    ],
+)
+def test_recipe_declares_its_family(name, family, checkpoint, monkeypatch):
+    """Each recipe's tool names its family; model, patch size and template follow it."""
+    from cof_plugins.core.chat_template import family_chat_template
+    from cof_plugins.core.families import get_family
+    from cof_plugins.verl.recipe import resolve
+
+    monkeypatch.delenv("COF_RL_MODEL", raising=False)
+    config = compose_recipe(name)
+    assert recipe_family(config) == family
+    spec, config = get_family(family), resolve(config)
+    assert config.actor_rollout_ref.model.path == checkpoint == spec.checkpoint
+    assert config.data.image_patch_size == spec.patch_size
+    assert config.actor_rollout_ref.model.custom_chat_template == family_chat_template(spec)
 
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_validates(name, tiny_model_factory, tmp_path, monkeypatch):
     from cof_plugins.verl.launcher import prepare
 
-    model = tiny_model_factory(FAMILY.get(name, "qwen2_5_vl"))
+    model = tiny_model_factory(recipe_family(compose_recipe(name)) or "qwen2_5_vl")
     monkeypatch.setenv("COF_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COF_JUDGE_URL", "http://127.0.0.1:9/v1")  # tiny_cpu turns it off
     prepared = prepare(name, [f"actor_rollout_ref.model.path={model}"])
     assert prepared.findings.errors == []
     config = prepared.config
-    assert config.actor_rollout_ref.rollout.multi_turn.format == "cof"
     assert config.actor_rollout_ref.model.custom_chat_template.startswith("{#- CoF chat template")
+    if name.startswith("sifthinker"):  # single turn, no tool
+        assert config.actor_rollout_ref.rollout.agent.default_agent_loop == "single_turn_agent"
+        assert config.data.train_files == f"{tmp_path}/train/rl.parquet"
+        return
+    assert config.actor_rollout_ref.rollout.multi_turn.format == "cof"
     assert config.data.train_files == f"{tmp_path}/rl/train.parquet"
+
+
+def test_sifthinker_recipe_has_the_release_settings():
+    from cof_plugins.verl.recipe import resolve
+
+    c = resolve(compose_recipe("sifthinker_qwen2_5_vl_7b_grpo"))
+    actor, rollout, model = (
+        c.actor_rollout_ref.actor,
+        c.actor_rollout_ref.rollout,
+        (c.actor_rollout_ref.model),
+    )
+    assert (rollout.n, rollout.temperature, actor.optim.lr) == (8, 1.0, 1e-5)
+    assert (actor.use_kl_loss, actor.kl_loss_coef, actor.kl_loss_type) == (True, 0.04, "low_var_kl")
+    assert (actor.clip_ratio, actor.loss_agg_mode) == (0.2, "seq-mean-token-mean")
+    assert (model.lora_rank, model.lora_alpha, model.exclude_modules) == (64, 128, ".*visual.*")
+    assert not rollout.multi_turn.enable and c.trainer.total_epochs == 1
+    assert rollout.response_length == 2048
+    kwargs = c.reward.custom_reward_function.reward_kwargs
+    assert kwargs.method == "sifthinker" and kwargs.progress_dir.endswith("/sif_progress")
+    tiny = resolve(compose_recipe("sifthinker_tiny_cpu"))
+    assert tiny.trainer.device == "cpu" and tiny.actor_rollout_ref.rollout.name == "hf"
+    assert tiny.actor_rollout_ref.model.lora_rank == 0
+    assert tiny.reward.custom_reward_function.reward_kwargs.method == "sifthinker"
+
+
+def test_tool_recipes_still_need_their_tool(tmp_path):
+    from cof_plugins.verl.launcher import prepare
+
+    broken = prepare("tiny_cpu", ["actor_rollout_ref.rollout.multi_turn.enable=false"])
+    assert any("multi_turn.enable is false" in e for e in broken.findings.errors)
 
 
 def test_paper_recipe_has_the_paper_settings():
@@ -81,6 +143,25 @@ def test_family_swap_changes_tool_and_patch_size_together(tiny_model_factory):
     )
     mixed = prepare("qwen3_vl_8b_grpo", [f"actor_rollout_ref.model.path={tiny_model_factory()}"])
     assert any("'qwen2_5_vl'" in e and "qwen3_vl" in e for e in mixed.findings.errors)
+
+
+def test_a_template_of_another_family_is_an_error(tiny_model_factory, monkeypatch):
+    """GLM's tool with the Qwen template would train on turns the data never had."""
+    from cof_plugins.verl.launcher import prepare
+
+    monkeypatch.setenv("COF_JUDGE_URL", "http://127.0.0.1:9/v1")  # judged, as on a cluster
+
+    model = tiny_model_factory("glm4v")
+    wrong = prepare(
+        "glm4v_9b_thinking_grpo",
+        [f"actor_rollout_ref.model.path={model}",
+         "actor_rollout_ref.model.custom_chat_template=${cof_chat_template:cof_qwen.jinja}"],
+    )  # fmt: skip
+    assert any("cof_glm4v.jinja" in e for e in wrong.findings.errors)
+    assert (
+        prepare("glm4v_9b_thinking_grpo", [f"actor_rollout_ref.model.path={model}"]).findings.errors
+        == []
+    )
 
 
 def test_misspelt_key_in_a_recipe_file_is_rejected_by_name(tmp_path):

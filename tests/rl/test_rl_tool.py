@@ -85,8 +85,8 @@ def test_full_resolution_crop_reads_the_original(tmp_path):
         ),
         (["not", "a", "dict"], "not an object", "parse"),
         # A 400-digit coordinate overflows a float: the model's unreadable call, penalised.
-        ({"bbox_2d": [1, 1, 50, int("9" * 400)]}, "could not be read", "parse"),
-        ({"bbox_2d": [int("9" * 400), 1, 50, 60]}, "could not be read", "parse"),
+        ({"bbox_2d": [1, 1, 50, int("9" * 400)]}, "too large to be a coordinate", "parse"),
+        ({"bbox_2d": [int("9" * 400), 1, 50, 60]}, "too large to be a coordinate", "parse"),
     ],
 )
 def test_bad_calls_get_text_and_a_penalty_never_an_exception(arguments, needle, kind):

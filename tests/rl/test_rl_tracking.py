@@ -20,8 +20,14 @@ import torch
 from cof_plugins.assets import recipes_dir
 from cof_plugins.cli import main as cof_main
 
-GPU_RECIPES = ("paper_qwen2_5_vl_7b_grpo", "paper_qwen2_5_vl_7b_grpo_multi_node",
-               "qwen2_5_vl_3b_single_gpu", "qwen3_vl_8b_grpo")  # fmt: skip
+
+def _gpu(path) -> bool:
+    """Not a CPU recipe: neither `trainer.device: cpu` nor the CPU overlay."""
+    text = path.read_text()
+    return "\n  device: cpu" not in text and "- overlays/cpu" not in text
+
+
+GPU_RECIPES = sorted(p.stem for p in (recipes_dir() / "rl").glob("*.yaml") if _gpu(p))
 
 
 @pytest.mark.parametrize("name", GPU_RECIPES)

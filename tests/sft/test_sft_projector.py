@@ -25,7 +25,12 @@ def treatment(name: str) -> str:
 
 
 def family(name: str) -> str:
-    return "qwen3_vl" if "cof_qwen3_vl" in (RECIPES / name).read_text() else "qwen2_5_vl"
+    """The recipe's family, from its template (how an SFT recipe declares it)."""
+    import yaml
+
+    from cof_plugins.llamafactory.templates import family_of_template
+
+    return family_of_template(yaml.safe_load((RECIPES / name).read_text())["template"])
 
 
 def build(name: str, model_dir, tmp_path, *overrides: str):
@@ -79,10 +84,14 @@ def test_each_recipe_trains_the_projector_as_its_header_says(name, tiny_model_fa
     assert merger["linear"] and vision["linear"] and lm["linear"]
     assert not vision["lora"] and not vision["trainable"]  # the vision tower stays frozen
     kind = treatment(name)
-    if kind == "lora":
+    lm_head = {n for n in lm["linear"] if n.endswith("lm_head")}
+    if kind == "frozen" and lm["lora"]:  # LoRA on the language model only (SIFThinker's)
+        assert lm["lora"] == lm["linear"] - lm_head
+        assert not merger["lora"] and not merger["trainable"]
+        assert lora_params_only(model)
+    elif kind == "lora":
         assert merger["lora"] == merger["linear"]  # adapters on every projector linear layer
         assert not merger["trainable"]  # its norm and the base weights stay frozen
-        lm_head = {n for n in lm["linear"] if n.endswith("lm_head")}
         assert lm["lora"] == lm["linear"] - lm_head  # what `lora_target: all` covers
         assert lora_params_only(model)
     else:

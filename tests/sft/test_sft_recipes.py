@@ -28,22 +28,64 @@ def test_the_expected_recipes_ship():
         "qwen2_5_vl_3b_single_gpu.yaml",
         "qwen2_5_vl_32b_lora.yaml",
         "qwen3_vl_8b_lora.yaml",
+        "sifthinker_qwen2_5_vl_7b_lora.yaml",
+        "sifthinker_tiny_cpu.yaml",
+        "qwen3_5_9b_lora.yaml",
+        "glm4v_9b_thinking_lora.yaml",
     }
     assert expected <= set(ALL)
     assert {"zero2", "zero3", "zero3_offload"} <= set(available_ds_configs())
 
 
+def _family(name: str) -> str:
+    """A recipe's family, read from its template (how an SFT recipe declares it)."""
+    from cof_plugins.llamafactory.templates import family_of_template
+
+    return family_of_template(
+        str(load_recipe(RECIPES / name, ["model_name_or_path=x"])["template"])
+    )
+
+
 @pytest.mark.parametrize("name", ALL)
-def test_recipe_parses_with_llamafactory(name, tiny_model, tmp_path):
+def test_recipe_parses_with_llamafactory(name, tiny_model_factory, tmp_path):
     text = (RECIPES / name).read_text()
     assert text.startswith("#") and "cof sft recipes/sft/" + name in text.replace("\\\n", "")
-    overrides = [f"model_name_or_path={tiny_model}", f"output_dir={tmp_path}"]
+    model = tiny_model_factory(_family(name))
+    overrides = [f"model_name_or_path={model}", f"output_dir={tmp_path}"]
     (model, data, training, finetuning, _), _ = validate_recipe(RECIPES / name, overrides)
     assert data.template.startswith("cof_")
     assert finetuning.stage == "sft" and training.do_train
     assert training.seed == 42
     assert training.report_to in ([], ["none"], "none") or "tensorboard" in training.report_to
     assert model.image_max_pixels >= model.image_min_pixels
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [("glm4v_9b_thinking_lora.yaml", "glm4v"), ("qwen3_5_9b_lora.yaml", "qwen3_5"),
+     ("qwen3_vl_8b_lora.yaml", "qwen3_vl"), ("paper_qwen2_5_vl_7b_lora.yaml", "qwen2_5_vl")],
+)  # fmt: skip
+def test_family_recipes_declare_their_family(name, family):
+    from cof_plugins.core.families import get_family
+
+    raw = load_recipe(RECIPES / name)
+    assert _family(name) == family and raw["template"] == get_family(family).cof_template
+    assert raw["model_name_or_path"] == get_family(family).checkpoint
+    assert (raw["image_min_pixels"], raw["image_max_pixels"]) == (112**2, 3840**2)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_lora_recipes_name_their_familys_targets(name):
+    """The language model's and the projector's linear layers, as the family declares them."""
+    from cof_plugins.core.families import get_family
+
+    from .test_sft_projector import treatment
+
+    raw = load_recipe(RECIPES / name, ["model_name_or_path=x"])
+    if raw["finetuning_type"] == "lora":
+        targets = get_family(_family(name)).llamafactory
+        frozen = treatment(name) == "frozen"  # the header says the projector stays frozen
+        assert raw["lora_target"] == (targets.lm_lora_targets if frozen else targets.lora_targets)
 
 
 def test_paper_recipe_has_the_paper_settings(tiny_model, tmp_path):
@@ -64,6 +106,21 @@ def test_paper_recipe_has_the_paper_settings(tiny_model, tmp_path):
     raw = load_recipe(RECIPES / "paper_qwen2_5_vl_7b_lora.yaml")
     assert raw["deepspeed"] == "cof:zero3" and raw["enable_liger_kernel"] is True
     assert all(("set aside" in n) or ("JSON only" in n) or ("use_cpu" in n) for n in notes)
+
+
+def test_sifthinker_recipe_has_the_release_settings(tiny_model, tmp_path):
+    overrides = [f"model_name_or_path={tiny_model}", f"output_dir={tmp_path}"]
+    (model, data, training, ft, _), _ = validate_recipe(
+        RECIPES / "sifthinker_qwen2_5_vl_7b_lora.yaml", overrides
+    )
+    lm = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    # The release's `all`: the language model's linear layers (the projector stays frozen).
+    assert (ft.finetuning_type, ft.lora_rank, ft.lora_target) == ("lora", 8, lm)
+    assert training.learning_rate == 1e-4 and training.num_train_epochs == 3
+    assert training.lr_scheduler_type == "cosine" and training.warmup_ratio == 0.1
+    assert (training.per_device_train_batch_size, training.gradient_accumulation_steps) == (2, 8)
+    assert data.cutoff_len == 2048 and data.val_size == 0.1 and training.bf16
+    assert model.image_max_pixels == 262144 and ft.freeze_vision_tower
 
 
 def test_a_typo_is_rejected_by_the_parser(tiny_model):

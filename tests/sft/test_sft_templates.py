@@ -7,8 +7,9 @@ import json
 import pytest
 from PIL import Image
 
+from cof_plugins.core.families import BUILTIN, get_family
 from cof_plugins.llamafactory.config import read_config
-from cof_plugins.llamafactory.templates import split_vision, template_names
+from cof_plugins.llamafactory.templates import close_with_opener, split_vision, template_names
 from cof_plugins.llamafactory.train import prepare
 
 from .conftest import RECIPES, write_cof_data
@@ -23,10 +24,13 @@ def test_register_is_idempotent_and_complete():
     before = {name: TEMPLATES[name] for name in first}
     assert register() == first
     assert {name: TEMPLATES[name] for name in first} == before  # same objects, not replaced
-    families = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
-    assert set(first) == {f"cof_{f}{s}" for f in families for s in ("", "_maskvis")}
+    assert set(first) == {f"cof_{f}{s}" for f in BUILTIN for s in ("", "_maskvis")}
     assert all(TEMPLATES[n].default_system == "" for n in first)
-    assert all(TEMPLATES[n].stop_words == ["<|im_end|>"] for n in first)
+    for family in BUILTIN:
+        stop = TEMPLATES[f"cof_{family}"].stop_words
+        assert stop[0] == get_family(family).tokens.end_of_turn
+    assert TEMPLATES["cof_glm4v"].stop_words == ["<|user|>", "<|observation|>"]
+    assert TEMPLATES["cof_qwen3_5"].stop_words == ["<|im_end|>"]
 
 
 def test_register_refuses_to_replace_a_foreign_template(monkeypatch):
@@ -51,13 +55,22 @@ def test_split_vision_moves_every_vision_token_to_a_source():
     assert split_vision([1], [2, 3], vision) == [([1], [2, 3])]
 
 
-# Frame sizes per family: multiples of the family's factor, inside TINY_BUDGET.
-FRAMES = {"qwen2_5_vl": 28, "qwen2_vl": 28, "qwen3_vl": 32}
+def test_close_with_opener_trains_the_turn_ending_token():
+    """GLM ends a turn by writing the next turn's opener (9 here): it moves into the target."""
+    pairs = [([1, 2], [3]), ([9, 4], [5, 6]), ([9, 7], [8])]
+    assert close_with_opener(pairs, 9) == [([1, 2], [3, 9]), ([4], [5, 6, 9]), ([7], [8, 9])]
+    flat = [t for s, g in close_with_opener(pairs, 9) for t in s + g]
+    assert flat == [1, 2, 3, 9, 4, 5, 6, 9, 7, 8, 9]
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen2_vl", "qwen3_vl"])
+@pytest.mark.parametrize("family", BUILTIN)
 def test_llamafactory_ids_equal_processor_jinja_ids(family, tiny_model_factory, tmp_path):
-    """Two zooms, three images: LLaMA-Factory's ids == processor(apply_chat_template(...))."""
+    """Two zooms, three images: LLaMA-Factory's ids == processor(apply_chat_template(...)).
+
+    A family whose model ends its turn with the next turn's opener (GLM: ``<|user|>``) also
+    ends the last turn with it in training; the Jinja render of a finished chat has no next
+    turn, so that one token is the only difference.
+    """
     import transformers
 
     from cof_plugins.llamafactory.preview import encode_rows
@@ -66,7 +79,8 @@ def test_llamafactory_ids_equal_processor_jinja_ids(family, tiny_model_factory, 
     data = tmp_path / "data"
     write_cof_data(data, n=1)
     row = json.loads((data / "train.json").read_text())[0]
-    f = FRAMES[family]
+    spec = get_family(family)
+    f = spec.factor  # frame-sized for this family, inside TINY_BUDGET
     for k, rel in enumerate(row["images"]):  # frame-sized for this family
         Image.new("RGB", (f * (4 + k), f * 3), "red").save(data / rel)
     assert len(row["images"]) == 3
@@ -76,14 +90,20 @@ def test_llamafactory_ids_equal_processor_jinja_ids(family, tiny_model_factory, 
     processor = transformers.AutoProcessor.from_pretrained(model)
     text = processor.apply_chat_template(row["messages"], tokenize=False)
     images = [Image.open(data / rel) for rel in row["images"]]
-    expected = processor(text=[text], images=images)["input_ids"][0]
-    assert rows[0].input_ids == list(expected)
-    pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    expected = list(processor(text=[text], images=images)["input_ids"][0])
+    if spec.chat.opener_ends_turn:
+        expected.append(processor.tokenizer.convert_tokens_to_ids(spec.tokens.end_of_turn))
+    assert rows[0].input_ids == expected
+    pad = processor.tokenizer.convert_tokens_to_ids(spec.tokens.image)
     assert rows[0].input_ids.count(pad) == sum((4 + k) * 3 for k in range(3))
+    # The model is trained to end every assistant turn with the family's end-of-turn token.
+    end = processor.tokenizer.convert_tokens_to_ids(spec.tokens.end_of_turn)
+    trained_ends = [i for i, label in enumerate(rows[0].labels) if label == end]
+    assert len(trained_ends) == 3 and all(rows[0].input_ids[i] == end for i in trained_ends)
 
 
 def test_every_template_name_is_listed():
-    assert len(template_names()) == 6
+    assert len(template_names()) == 2 * len(BUILTIN)
     assert all(name.startswith("cof_") for name in template_names())
 
 

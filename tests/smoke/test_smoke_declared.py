@@ -124,3 +124,17 @@ def test_each_smoke_starts_from_a_fresh_output_folder(tmp_path):
     old.parent.mkdir(parents=True)
     old.write_text("1")
     assert not assets.out(recipe).exists()
+
+
+def test_a_recipe_exempt_from_the_smoke_says_why_and_what_runs_it(capsys):
+    from cof_plugins.assets import recipes_dir
+    from cof_plugins.cli import main
+    from cof_plugins.commands.smoke import exemption, shipped
+
+    exempt = sorted(p.stem for p in recipes_dir().glob("*/*.yaml") if exemption(p))
+    assert exempt == ["sifthinker_qwen2_5_vl_7b_grpo", "sifthinker_qwen2_5_vl_7b_lora",
+                      "sifthinker_tiny_cpu", "sifthinker_tiny_cpu"]  # fmt: skip
+    assert not [p for p in shipped() if p.stem.startswith("sifthinker")]
+    assert main(["smoke", "rl/sifthinker_tiny_cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "sifthinker_tiny_cpu.yaml is not smoked" in err and "SIFThinker quickstart" in err

@@ -1,8 +1,9 @@
 """Hugging Face transformers backend (CPU or GPU): one left-padded batch per turn.
 
-Prompts are rendered with the canonical CoF chat template (``core.chat_template``), the
-template training renders with; the processor only tokenises and turns images into patches.
-The processor's pixel bounds are set to the run's ``PixelBudget``, so an image already at
+Prompts are rendered with the CoF chat template of the model's family (``core.chat_template``,
+the family read from the checkpoint's ``model_type``), the template training renders with;
+the processor only tokenises and turns images into patches. The processor's pixel bounds are
+set to the run's ``PixelBudget`` (through the family's translation), so an image already at
 its frame size passes through unchanged and the model sees exactly the frame that boxes
 refer to.
 
@@ -19,8 +20,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from cof_plugins.core.families import family_of_model_type
 from cof_plugins.core.frame import PixelBudget
 from cof_plugins.eval.backends import BackendUnavailable, Generation, Request, check_placeholders
+from cof_plugins.hf_checkpoint import set_image_budget
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +52,13 @@ class TransformersBackend:
         self.model_name = model
         self.device = _pick_device(device, torch)
         self.processor = transformers.AutoProcessor.from_pretrained(model)
-        _set_budget(self.processor.image_processor, budget or PixelBudget())
+        set_image_budget(self.processor.image_processor, budget or PixelBudget())
         self.processor.tokenizer.padding_side = "left"
         kwargs = {} if dtype == "auto" else {"dtype": getattr(torch, dtype)}
         self.model = transformers.AutoModelForImageTextToText.from_pretrained(model, **kwargs)
         self.model.to(self.device).eval()
+        # None: an unknown model type gets the Qwen template, as before families existed.
+        self.family = family_of_model_type(getattr(self.model.config, "model_type", None))
         self._pad = self.processor.tokenizer.pad_token_id
         self._eos = set(_as_list(self.model.generation_config.eos_token_id))
         self._warn_if_template_differs()
@@ -67,7 +72,9 @@ class TransformersBackend:
             return []
         for request in requests:
             check_placeholders(request)
-        texts = [render(r.messages, add_generation_prompt=True) for r in requests]
+        texts = [
+            render(r.messages, add_generation_prompt=True, family=self.family) for r in requests
+        ]
         images = [image for r in requests for image in r.images]
         inputs = self.processor(
             text=texts, images=images or None, padding=True, return_tensors="pt"
@@ -108,6 +115,7 @@ class TransformersBackend:
             "backend": self.name,
             "model": self.model_name,
             "model_type": getattr(self.model.config, "model_type", None),
+            "family": self.family.name if self.family else None,
             "device": str(self.device),
             "dtype": str(next(self.model.parameters()).dtype),
             "torch": torch.__version__,
@@ -118,10 +126,11 @@ class TransformersBackend:
         self.model = None
 
     def _warn_if_template_differs(self) -> None:
-        from cof_plugins.core.chat_template import chat_template
+        from cof_plugins.core.chat_template import chat_template, family_chat_template
 
+        ours = family_chat_template(self.family) if self.family else chat_template()
         own = getattr(self.processor, "chat_template", None)
-        if own and own != chat_template():
+        if own and own != ours:
             log.info(
                 "%s ships its own chat template; prompts use the canonical CoF template "
                 "(as in training) instead",
@@ -170,14 +179,6 @@ def _pick_device(device: str, torch: Any) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BackendUnavailable(f"--device {device} asked for CUDA, but no GPU is visible")
     return device
-
-
-def _set_budget(image_processor: Any, budget: PixelBudget) -> None:
-    """Make the processor's smart_resize use the run's pixel bounds."""
-    image_processor.size = {"shortest_edge": budget.min_pixels, "longest_edge": budget.max_pixels}
-    for name, value in (("min_pixels", budget.min_pixels), ("max_pixels", budget.max_pixels)):
-        if hasattr(image_processor, name):
-            setattr(image_processor, name, value)
 
 
 def _as_list(value: Any) -> list[int]:

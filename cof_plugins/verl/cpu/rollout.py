@@ -28,6 +28,7 @@ import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
+from cof_plugins.core.families import FAMILIES, family_of_model_type, get_family
 from cof_plugins.verl.cpu.scripted import ScriptedTurns
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,9 @@ def generation_kwargs(params: dict, budget: int, eos: Any, pad: int | None) -> d
     return kwargs
 
 
-PLACEHOLDER_KEYS = (
-    "image_token_id",
-    "video_token_id",
-    "vision_start_token_id",
-    "vision_end_token_id",
+# Vision placeholder and span tokens of every family (core.families), as config attributes.
+PLACEHOLDER_KEYS = tuple(
+    dict.fromkeys(key for spec in FAMILIES.specs() for key in spec.tokens.config_ids)
 )
 
 
@@ -104,8 +103,10 @@ class HFRolloutServer:
         self._lock = asyncio.Lock()
         self.model, self.processor = self._load()
         self.placeholder_ids = placeholder_token_ids(self.model.config)
+        spec = family_of_model_type(self.model.config.model_type) or get_family("qwen2_5_vl")
+        tok = self.processor.tokenizer
         self.script = ScriptedTurns.from_env(
-            self.processor.tokenizer, getattr(self.model.config, "vision_start_token_id", None)
+            tok, tok.convert_tokens_to_ids(spec.tokens.image_span[0]), spec.tokens.end_of_turn
         )
 
     def _load(self) -> tuple[Any, Any]:

@@ -41,16 +41,25 @@ def load_script(path: str | Path) -> dict[str, list[str]]:
 class ScriptedTurns:
     """Hands out the script's replies in order, one counter per kind of turn."""
 
-    def __init__(self, script: dict[str, list[str]], tokenizer: Any, vision_start: int | None):
+    def __init__(
+        self,
+        script: dict[str, list[str]],
+        tokenizer: Any,
+        vision_start: int | None,
+        end_of_turn: str = "<|im_end|>",
+    ):
         self.script = script
         self.tokenizer = tokenizer
         self.vision_start = vision_start
+        self.end_of_turn = end_of_turn  # the family's end-of-turn token (core.families)
         self._counters = {kind: count() for kind in KINDS}
 
     @classmethod
-    def from_env(cls, tokenizer: Any, vision_start: int | None) -> ScriptedTurns | None:
+    def from_env(
+        cls, tokenizer: Any, vision_start: int | None, end_of_turn: str = "<|im_end|>"
+    ) -> ScriptedTurns | None:
         path = os.environ.get(SCRIPT_ENV)
-        return cls(load_script(path), tokenizer, vision_start) if path else None
+        return cls(load_script(path), tokenizer, vision_start, end_of_turn) if path else None
 
     def kind(self, prompt_ids: list[int]) -> str:
         images = sum(1 for t in prompt_ids if t == self.vision_start)
@@ -64,5 +73,5 @@ class ScriptedTurns:
         if text == SAMPLE:
             return None
         ids = self.tokenizer.encode(text, add_special_tokens=False)
-        eos = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        eos = self.tokenizer.convert_tokens_to_ids(self.end_of_turn)
         return [*ids, eos][:budget]
