@@ -41,6 +41,15 @@ def test_cof_is_registered_and_registration_is_idempotent():
         quickstart.METHODS.register("cof", _method)
 
 
+def test_sifthinker_is_registered_and_refuses_options_it_does_not_take(tmp_path, capsys):
+    quickstart.register()
+    assert {"cof", "sifthinker"} <= set(quickstart.METHODS.names())
+    run_sif = quickstart.METHODS.get("sifthinker")
+    with pytest.raises(ValueError, match="takes no color"):
+        run_sif(tmp_path, {"color": 1})
+    assert not any(tmp_path.iterdir())  # refused before any stage ran
+
+
 def test_an_unknown_method_lists_the_valid_ones(tmp_path, capsys):
     assert main(["quickstart", "--method", "chain-of-spott", "--out", str(tmp_path)]) == 2
     out = capsys.readouterr().out

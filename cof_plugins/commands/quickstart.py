@@ -45,8 +45,10 @@ COMMON_OPTIONS = ("steps", "train_samples", "eval_samples")
 def register() -> None:
     """Register the shipped methods; idempotent. One line per method."""
     from cof_plugins.commands.quickstart_cof import run_cof
+    from cof_plugins.methods.sifthinker.quickstart import run_sifthinker
 
     METHODS.register("cof", run_cof)
+    METHODS.register("sifthinker", run_sifthinker)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
