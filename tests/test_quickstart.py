@@ -1,7 +1,11 @@
 """`cof quickstart`: the whole method end to end on this CPU, as the README's main job runs it.
 
 Slow (minutes): it trains the small tiny model through LLaMA-Factory and runs two GRPO steps
-through verl. Every stage's own behaviour is tested in its suite; this test checks they chain.
+through verl. Every stage's own behaviour is tested in its suite; this test checks they chain,
+that the summary's adaptive rates (valid zooms where the target is not legible in the frame,
+direct answers where it is; the same figures the report shows) are true to the eval runs,
+that ``bar_met`` tells the truth about issue 16's bar, and what the tiny default reliably
+learns today (below that bar: README, "What the quickstart shows").
 """
 
 from __future__ import annotations
@@ -9,21 +13,34 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 RUNS = ("base", "sft", "rl")
+FLOOR = 50.0  # percent, the issue's "at least half"; the README quotes the measured rates
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """The README's main job, in its own process as a user runs it."""
+    """The README's main job, in its own process as a user runs it.
+
+    ``COF_QUICKSTART_OUT=DIR`` checks a run that ``cof quickstart --out DIR`` already made
+    (its output saved as DIR/quickstart.log) instead of running it again: the same checks on
+    a run measured by hand, e.g. the one the README quotes.
+    """
+    done_dir = os.environ.get("COF_QUICKSTART_OUT")
+    if done_dir:
+        out = Path(done_dir)
+        summary = json.loads((out / "summary.json").read_text())
+        return (0 if summary["ok"] else 1), out
     out = tmp_path_factory.mktemp("quickstart")
     cmd = [sys.executable, "-m", "cof_plugins.cli", "quickstart", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=2300)
@@ -31,17 +48,28 @@ def run(tmp_path_factory):
     return done.returncode, out
 
 
-def _summary(out, name):
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def _eval(out, name):
     return json.loads((out / "eval" / name / "summary.json").read_text())["overall"]
 
 
-def test_every_stage_succeeds(run):
+def test_every_stage_succeeds_and_leaves_its_artefact(run):
     code, out = run
-    stages = json.loads((out / "summary.json").read_text())
-    failed = [s for s in stages if s["exit"] != 0]
-    assert code == 0 and not failed, (failed, (out / "quickstart.log").read_text()[-3000:])
-    assert [s["stage"] for s in stages][:2] == ["tiny model", "synthetic data"]
-    assert {"sft", "rl", "export rl", "eval rl", "report"} <= {s["stage"] for s in stages}
+    summary = _summary(out)
+    failed = [s for s in summary["stages"] if s["exit"] != 0]
+    assert code == 0 and summary["ok"] and not failed, (
+        failed,
+        (out / "quickstart.log").read_text()[-3000:],
+    )
+    names = [s["stage"] for s in summary["stages"]]
+    assert names[:2] == ["tiny model", "synthetic data"]
+    assert {"sft", "rl", "export rl", "eval rl", "report", "eval legibility"} <= set(names)
+    missing = [s["artefact"] for s in summary["stages"] if not Path(s["artefact"]).exists()]
+    assert not missing
+    assert all(s["seconds"] > 0 and s["cpu_seconds"] >= 0 for s in summary["stages"])
 
 
 def test_trajectories_mix_direct_answers_and_zooms(run):
@@ -58,21 +86,60 @@ def test_trajectories_mix_direct_answers_and_zooms(run):
     assert 1 in turns and max(turns) >= 2  # some answer directly, some zoom first
 
 
-def test_sft_teaches_the_turn_format(run):
+def test_the_summary_holds_the_bar_and_says_whether_it_is_met(run):
+    """Issue 16's bar (valid zooms on at least half of the illegible questions, direct
+    answers on at least half of the legible ones, after SFT and after RL) is in the summary,
+    and ``bar_met`` is the truth about the rates next to it."""
     _, out = run
-    base, sft = _summary(out, "base"), _summary(out, "sft")
-    assert base["n"] == sft["n"] == 16
-    # The random base model never writes a CoF turn; the fine-tuned one does.
-    assert base["format_ok"] == 0
-    assert sft["format_ok"] > base["format_ok"]
+    summary = _summary(out)
+    rates, floors = summary["rates"], summary["thresholds"]
+    assert floors == {"zoom_illegible": FLOOR, "direct_legible": FLOOR}
+    met = all(rates[m][k] >= floor for m in ("sft", "rl") for k, floor in floors.items())
+    assert summary["bar_met"] is met
 
 
-def test_rl_trained_and_exported(run):
+def test_the_fine_tuned_models_learn_the_turns_and_try_both_branches(run):
+    """What the tiny default reliably reaches today, below the bar above (README, "What the
+    quickstart shows": measured SFT 40% direct answers on legible questions, no valid zoom;
+    the zoom calls it writes have malformed boxes): well-formed turns where the random base
+    model has none, direct answers on some legible questions and zoom attempts on some."""
     _, out = run
-    steps = sorted((out / "rl").glob("global_step_*"))
-    assert steps, "no RL checkpoint written"
+    rates = _summary(out)["rates"]
+    assert set(rates) == {"base", "sft", "rl"}
+    for name in ("sft", "rl"):
+        r = rates[name]
+        assert r["legible"] >= 4 and r["illegible"] >= 4, r  # both groups are measured
+        assert r["format_ok"] > rates["base"]["format_ok"], (name, r)
+        assert r["direct_legible"] > 0, (name, r)
+        assert any(x.get("tool_attempts") for x in _results(out, name)), name
+    # The random base model never zooms: what there is of the behaviour is learnt.
+    assert rates["base"]["zoom_illegible"] == 0.0
+
+
+def test_rates_agree_with_the_eval_runs_and_the_report(run):
+    _, out = run
+    rates = _summary(out)["rates"]
+    stored = json.loads((out / "report" / "adaptive.json").read_text())
+    assert stored["runs"] == rates
+    for name in ("base", "sft", "rl"):
+        overall = _eval(out, name)
+        assert rates[name]["questions"] == overall["n"]
+        assert rates[name]["accuracy"] == overall["accuracy"]
+        assert rates[name]["invalid_calls"] == pytest.approx(overall["invalid_calls"], abs=1e-3)
+    md = (out / "report" / "report.md").read_text()
+    assert "## Adaptive behaviour by legibility" in md
+    row = next(line for line in md.splitlines() if line.startswith("| valid zoom, illegible"))
+    assert f"{rates['sft']['zoom_illegible']:.2f}" in row
+
+
+def test_rl_samples_tool_calls_itself(run):
+    """GRPO from the SFT checkpoint: the model's own sampled rollouts call the tool."""
+    _, out = run
+    steps = _summary(out)["extra"]["rl_metrics"]
+    assert [s["step"] for s in steps] == [1, 2]
+    assert all(s["cof/tool_use/rate"] > 0 for s in steps), steps
+    assert sorted((out / "rl").glob("global_step_*")), "no RL checkpoint written"
     assert (out / "model" / "rl" / "config.json").is_file()
-    assert _summary(out, "rl")["n"] == 16
 
 
 def _md_tables(text: str) -> dict[str, list[list[str]]]:
@@ -138,7 +205,7 @@ def test_report_tables_agree_with_the_eval_results(run):
     assert overall[0] == ["metric", *RUNS]
     rows = {r[0]: r[1:] for r in overall[1:]}
     for k, name in enumerate(RUNS):
-        results, summary = _results(out, name), _summary(out, name)
+        results, summary = _results(out, name), _eval(out, name)
         scored = [r for r in results if r.get("correct") is not None]
         accuracy = round(100 * sum(bool(r["correct"]) for r in scored) / len(scored), 2)
         zoom = round(sum(r.get("zoom_calls", 0) for r in results) / len(results), 3)
@@ -147,7 +214,8 @@ def test_report_tables_agree_with_the_eval_results(run):
         assert (summary["accuracy"], summary["format_ok"]) == (accuracy, well_formed)
         assert summary["zoom_calls"] == pytest.approx(zoom, abs=1e-3)
         assert rows["samples"][k] == "16"
-        assert rows["accuracy (%)"][k] == _cell(float(accuracy))
+        # "12.50 [0.0, 31.2]": the accuracy, then its 95% interval
+        assert rows["accuracy (%) [95% CI]"][k].split(" [")[0] == _cell(float(accuracy))
         assert rows["format ok (%)"][k] == _cell(float(well_formed))
         assert rows["zoom calls / sample"][k] == _cell(summary["zoom_calls"])
     page = _HtmlTables()

@@ -82,6 +82,19 @@ def _add_scenes(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kinds", default="", help="comma list of colour,shape,text,relative_position")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--large-targets",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of samples (0-1) whose target spans 30-40%% of the short side instead of "
+        "2-4%%: legible even in a small frame (default: %(default)s)",
+    )
+    p.add_argument(
+        "--grid",
+        action="store_true",
+        help="4:3 images with targets centred on a 3x3 grid of spots (the quickstart's scenes)",
+    )
+    p.add_argument(
         "--vstar",
         action="store_true",
         help="also write OUT/test_questions.jsonl in V* Bench's layout (for cof eval)",
@@ -97,11 +110,14 @@ def _run_scenes(args: argparse.Namespace) -> int:
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         raise SystemExit(f"--kinds: unknown {bad}; choose from {', '.join(KINDS)}")
+    if not 0.0 <= args.large_targets <= 1.0:
+        raise SystemExit(f"--large-targets: {args.large_targets} is not a share in [0, 1]")
     try:
         sizes = list(iter_sizes(args.sizes))
         path = write_dataset(
             args.out_dir, args.num, sizes, args.seed, kinds,
             overwrite=args.overwrite, vstar=args.vstar,
+            large_targets=args.large_targets, grid=args.grid,
         )  # fmt: skip
     except ValueError as exc:
         raise SystemExit(f"cof data scenes: {exc}") from None

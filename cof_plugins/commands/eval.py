@@ -238,11 +238,18 @@ def _add_report(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", type=Path, default=Path("cof_report"), help="output folder"
     )
     parser.add_argument("--trajectories", type=int, default=4, help="trajectories drawn per run")
+    parser.add_argument(
+        "--legibility",
+        type=Path,
+        help="train.json of `cof data synthesize` over the evaluated annotations: adds zoom and "
+        "direct-answer rates split by whether each target is legible in the frame",
+    )
     parser.set_defaults(func=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from cof_plugins.core.atomic import OutputError, check_writable
+    from cof_plugins.eval.adaptive import LegibilityError
     from cof_plugins.eval.report import build_report
     from cof_plugins.eval.store import RunDirError
     from cof_plugins.methods.cos_eval import is_cos_run, report_cos_runs
@@ -251,8 +258,11 @@ def run_report(args: argparse.Namespace) -> int:
         check_writable(args.output, "-o/--output")
         if any(is_cos_run(d) for d in args.run_dirs):
             return report_cos_runs(args.run_dirs, args.output, args.trajectories)
-        md, page = build_report(args.run_dirs, args.output, trajectories=args.trajectories)
-    except (RunDirError, OutputError) as exc:
+        md, page = build_report(
+            args.run_dirs, args.output, trajectories=args.trajectories,
+            legibility=args.legibility,
+        )  # fmt: skip
+    except (RunDirError, OutputError, LegibilityError) as exc:
         print(f"cof report: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {md} and {page}")

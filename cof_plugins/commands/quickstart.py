@@ -1,268 +1,206 @@
-"""``cof quickstart``: the whole method on the embedded default, on this machine, no downloads.
+"""``cof quickstart [--method NAME]``: a method end to end on the embedded default, on this
+machine, no downloads.
 
-Every stage runs the same ``cof`` sub-command a user would type (printed before it runs), so
-the quickstart doubles as a worked example: tiny model -> synthetic grounded data -> adaptive
-CoF trajectories -> validation -> SFT through LLaMA-Factory -> merged checkpoint -> RL
-(GRPO through verl on CPU, when that path is available) -> evaluation on a V*-layout set ->
-HTML report.
+Methods live in ``METHODS``, a registry of functions ``method(out_dir, options) -> summary``:
+
+- ``out_dir`` (``Path``): the folder the method owns (created before the call);
+- ``options`` (``dict``): the command line's common options that were given (``steps``,
+  ``train_samples``, ``eval_samples``); a method fills in its own defaults for the rest and
+  raises ``ValueError`` for an option it does not take;
+- the summary (``dict``, JSON-serialisable) has ``method`` (its name), ``ok`` (every stage
+  succeeded), ``stages`` (``stage_rows``: name, command, artefact, seconds, cpu_seconds,
+  exit), ``rates`` ({model label: {rate name: value}}: the behaviour figures the method's
+  report shows, percent unless the name says otherwise), ``thresholds`` ({rate name:
+  minimum} the bar the method's tiny default is held to), ``bar_met`` (whether the fine-tuned
+  models reach it) and optionally ``extra`` (anything else, e.g. RL metrics). The
+  quickstart writes it to ``OUT/summary.json`` and prints it.
+
+A method registers itself with ``METHODS.register("name", function)`` from ``register()``
+below (one line per shipped method; their modules must import without side effects). Stages
+are ``cof`` commands, run in this process by ``run_stages`` and printed before they run, so
+each quickstart doubles as a worked example.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import resource
 import shlex
 import time
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from cof_plugins.assets import recipes_dir
 from cof_plugins.core.atomic import write_json
-from cof_plugins.testbed.tiny_model import TINY_BUDGET
+from cof_plugins.core.registry import Registry, RegistryError
 
-FAMILY = "qwen2_5_vl"
-PIXELS = f"--min-pixels {TINY_BUDGET.min_pixels} --max-pixels {TINY_BUDGET.max_pixels}"
-RUNS = ("base", "sft", "rl")
-
-
-@dataclass
-class Stage:
-    name: str
-    argv: list[str]
-    artefact: str
-    seconds: float = 0.0
-    code: int | None = None
+Method = Callable[[Path, dict[str, Any]], dict[str, Any]]
+METHODS: Registry[Method] = Registry("quickstart method")
+COMMON_OPTIONS = ("steps", "train_samples", "eval_samples")
 
 
-@dataclass
-class Plan:
-    out: Path
-    steps: int
-    train_samples: int
-    eval_samples: int
-    stages: list[Stage] = field(default_factory=list)
+def register() -> None:
+    """Register the shipped methods; idempotent. One line per method."""
+    from cof_plugins.commands.quickstart_cof import run_cof
+    from cof_plugins.methods.sifthinker.quickstart import run_sifthinker
 
-    def path(self, *parts: str) -> str:
-        return str(self.out.joinpath(*parts))
+    METHODS.register("cof", run_cof)
+    METHODS.register("sifthinker", run_sifthinker)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "quickstart",
-        help="run the whole method on a tiny model and synthetic data (CPU, minutes)",
-        description="Tiny VLM, synthetic grounded data, adaptive CoF trajectories, SFT through "
-        "LLaMA-Factory, RL through verl on CPU when available, evaluation, HTML report.",
+        help="run a whole method on a tiny model and synthetic data (CPU, minutes)",
+        description="Tiny VLM, synthetic grounded data, the method's trajectories, SFT through "
+        "LLaMA-Factory, RL through verl on CPU, evaluation, HTML report; OUT/summary.json "
+        "holds every stage's time and the behaviour rates the report shows.",
     )
+    p.add_argument("--method", default="cof", help="the method to run (default: %(default)s)")
     p.add_argument("--out", default="runs/quickstart", help="output folder (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=300, help="SFT optimiser steps")
-    p.add_argument("--train-samples", type=int, default=200, help="synthetic training samples")
-    p.add_argument("--eval-samples", type=int, default=16, help="synthetic evaluation samples")
+    p.add_argument("--steps", type=int, help="SFT optimiser steps (default: the method's)")
+    p.add_argument("--train-samples", type=int, help="synthetic training samples")
+    p.add_argument("--eval-samples", type=int, help="synthetic evaluation samples")
     p.set_defaults(func=run)
 
 
-def _cmd(template: str, **paths: str) -> list[str]:
+def run(args: argparse.Namespace) -> int:
+    register()
+    try:
+        method = METHODS.get(args.method)
+    except RegistryError as exc:
+        print(f"cof quickstart: --method: {exc}")
+        return 2
+    options = {k: getattr(args, k) for k in COMMON_OPTIONS if getattr(args, k) is not None}
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = method(out, options)
+    except ValueError as exc:
+        print(f"cof quickstart: {exc}")
+        return 2
+    write_summary(out, summary)
+    print_summary(summary)
+    return 0 if summary.get("ok") else 1
+
+
+# ---------------------------------------------------------------- stages
+
+
+@dataclass
+class Stage:
+    """One ``cof`` command; ``env`` is set while it runs (and printed with it)."""
+
+    name: str
+    argv: list[str]
+    artefact: str
+    env: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    code: int | None = None
+
+    @property
+    def command(self) -> str:
+        prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in self.env.items())
+        return f"{prefix}cof {shlex.join(self.argv)}"
+
+
+def command(template: str, **paths: str) -> list[str]:
     """argv from a command template whose {names} are paths (quoted, so spaces survive)."""
     return shlex.split(template.format(**{k: shlex.quote(v) for k, v in paths.items()}))
 
 
-def build_plan(out: Path, steps: int, train_samples: int, eval_samples: int) -> Plan:
-    plan = Plan(out, steps, train_samples, eval_samples)
-    plan.stages = [*_data_stages(plan), *_sft_stages(plan), *_rl_stages(plan), *_eval_stages(plan)]
-    return plan
-
-
-def _data_stages(plan: Plan) -> list[Stage]:
-    raw, sft, vstar = plan.path("data", "raw"), plan.path("data", "sft"), plan.path("data", "vstar")
-    return [
-        Stage(
-            "tiny model",
-            _cmd(
-                f"tiny-model {{m}} --family {FAMILY} --size small --overwrite",
-                m=plan.path("model", "base"),
-            ),
-            plan.path("model", "base"),
-        ),
-        Stage(
-            "synthetic data",
-            _cmd(
-                f"data scenes {{o}} -n {plan.train_samples} --sizes 224,448,672,1024 --seed 0 "
-                "--overwrite",
-                o=raw,
-            ),
-            f"{raw}/annotations.jsonl",
-        ),
-        # The tiny budget caps frames at 224 px: a target is "legible" from 8 frame pixels.
-        Stage(
-            "trajectories",
-            _cmd(
-                f"data synthesize --from {{a}} --out {{o}} --family {FAMILY} "
-                f"{PIXELS} --legible-side 8 --overwrite",
-                a=f"{raw}/annotations.jsonl",
-                o=sft,
-            ),
-            f"{sft}/mix.txt",
-        ),
-        Stage(
-            "validate",
-            _cmd(f"data validate {{f}} --family {FAMILY} {PIXELS}", f=f"{sft}/train.json"),
-            f"{sft}/train.json",
-        ),
-        Stage(
-            "eval data",
-            _cmd(
-                f"data scenes {{o}} -n {plan.eval_samples} --sizes 224,672,1024 --seed 1 --vstar "
-                "--overwrite",
-                o=vstar,
-            ),
-            f"{vstar}/test_questions.jsonl",
-        ),
-    ]
-
-
-def _sft_stages(plan: Plan) -> list[Stage]:
-    recipe = str(recipes_dir() / "sft" / "tiny_cpu_full.yaml")
-    base, run, model = plan.path("model", "base"), plan.path("sft"), plan.path("model", "sft")
-    return [
-        Stage(
-            "sft",
-            _cmd(
-                f"sft {{r}} model_name_or_path={{b}} dataset_dir=cof:{{d}} "
-                f"output_dir={{o}} max_steps={plan.steps}",
-                r=recipe,
-                b=base,
-                d=plan.path("data", "sft"),
-                o=run,
-            ),
-            run,
-        ),
-        Stage(
-            "export sft",
-            _cmd("export --adapter {a} --base {b} --out {o} --overwrite", a=run, b=base, o=model),
-            model,
-        ),
-    ]
-
-
-def _rl_stages(plan: Plan) -> list[Stage]:
-    """GRPO through verl on CPU from the SFT checkpoint: 2 steps, 4 prompts x 4 rollouts."""
-    rl_data, run, model = plan.path("data", "rl"), plan.path("rl"), plan.path("model", "rl")
-    parquet = f"data to-parquet --from {{f}} --out {{o}} --family {FAMILY} {PIXELS} --overwrite"
-    return [
-        Stage(
-            "rl data",
-            _cmd(parquet, f=plan.path("data", "sft", "train.json"), o=f"{rl_data}/train.parquet"),
-            f"{rl_data}/train.parquet",
-        ),
-        Stage(
-            "rl val data",
-            _cmd(
-                parquet,
-                f=plan.path("data", "vstar", "annotations.jsonl"),
-                o=f"{rl_data}/val.parquet",
-            ),
-            f"{rl_data}/val.parquet",
-        ),
-        Stage(
-            "rl",
-            _cmd(
-                "rl tiny_cpu actor_rollout_ref.model.path={m} data.train_files={t} "
-                "data.val_files={v} trainer.default_local_dir={o} trainer.logger=[console]",
-                m=plan.path("model", "sft"),
-                t=f"{rl_data}/train.parquet",
-                v=f"{rl_data}/val.parquet",
-                o=run,
-            ),
-            run,
-        ),
-        Stage(
-            "export rl",
-            _cmd(f"export --rl-checkpoint {{c}} --out {{o}} {PIXELS} --overwrite", c=run, o=model),
-            model,
-        ),
-    ]
-
-
-def _eval_stages(plan: Plan) -> list[Stage]:
-    data = plan.path("data", "vstar", "test_questions.jsonl")
-    stages = [
-        Stage(
-            f"eval {name}",
-            _cmd(
-                f"eval --data {{d}} --model {{m}} --run-dir {{o}} --family "
-                f"{FAMILY} {PIXELS} --max-new-tokens 160 --no-judge --no-progress",
-                d=data,
-                m=plan.path("model", name),
-                o=plan.path("eval", name),
-            ),
-            plan.path("eval", name),
-        )
-        for name in RUNS
-    ]
-    runs = " ".join("{" + name + "}" for name in RUNS)
-    report = _cmd(
-        f"report {runs} -o {{o}}",
-        o=plan.path("report"),
-        **{name: plan.path("eval", name) for name in RUNS},
+def _cpu() -> float:
+    """CPU seconds of this process and of the children it has waited for (Ray's included
+    once Ray shuts down)."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
     )
-    return [*stages, Stage("report", report, plan.path("report", "report.html"))]
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _run_stage(stage: Stage, index: int, total: int) -> int:
+def run_stage(stage: Stage, index: int, total: int) -> int:
     from cof_plugins.cli import main
 
-    print(f"\n[{index}/{total}] {stage.name}: cof {shlex.join(stage.argv)}", flush=True)
-    start = time.perf_counter()
+    print(f"\n[{index}/{total}] {stage.name}: {stage.command}", flush=True)
+    saved = {k: os.environ.get(k) for k in stage.env}
+    os.environ.update(stage.env)
+    start, cpu = time.perf_counter(), _cpu()
     try:
         stage.code = main(stage.argv)
     except SystemExit as exc:  # argparse and commands that exit
         stage.code = exc.code if isinstance(exc.code, int) else 1
-    stage.seconds = time.perf_counter() - start
+    except Exception:  # a crashing stage (e.g. a Ray task's error) still ends in a summary
+        traceback.print_exc()
+        stage.code = 1
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    stage.seconds, stage.cpu_seconds = time.perf_counter() - start, _cpu() - cpu
     return stage.code
 
 
-def run(args: argparse.Namespace) -> int:
-    out = Path(args.out).resolve()
-    plan = build_plan(out, args.steps, args.train_samples, args.eval_samples)
-    total = len(plan.stages)
-    for i, stage in enumerate(plan.stages, 1):
-        if _run_stage(stage, i, total) != 0:
+def run_stages(stages: Sequence[Stage]) -> bool:
+    """Run in order; stop at the first failure with the command to rerun it alone."""
+    for i, stage in enumerate(stages, 1):
+        if run_stage(stage, i, len(stages)) != 0:
             print(
                 f"\nquickstart stopped: stage '{stage.name}' exited {stage.code}; rerun it "
-                f"alone with: cof {shlex.join(stage.argv)}"
+                f"alone with: {stage.command}"
             )
-            _write_summary(plan)
-            return 1
-    _write_summary(plan)
-    return 0
+            return False
+    return True
 
 
-def _write_summary(plan: Plan) -> None:
-    rows = [
+def stage_rows(stages: Sequence[Stage]) -> list[dict[str, Any]]:
+    return [
         {
             "stage": s.name,
-            "command": "cof " + shlex.join(s.argv),
+            "command": s.command,
             "artefact": s.artefact,
             "seconds": round(s.seconds, 1),
+            "cpu_seconds": round(s.cpu_seconds, 1),
             "exit": s.code,
         }
-        for s in plan.stages
+        for s in stages
     ]
-    write_json(plan.out / "summary.json", rows, indent=1)
-    print("\nquickstart summary")
-    for r in rows:
+
+
+# ---------------------------------------------------------------- summary
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> Path:
+    """``OUT/summary.json``, written atomically (``core.atomic``)."""
+    path = out / "summary.json"
+    write_json(path, summary, indent=1)
+    return path
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    stages = summary.get("stages", [])
+    wall = sum(s["seconds"] for s in stages)
+    cpu = sum(s.get("cpu_seconds", 0.0) for s in stages)
+    print(f"\nquickstart summary ({summary.get('method')}): {wall:.0f} s wall, {cpu:.0f} s CPU")
+    for r in stages:
         state = "ok" if r["exit"] == 0 else ("not run" if r["exit"] is None else "FAILED")
         print(f"  {r['stage']:<15} {state:<8} {r['seconds']:>7.1f}s  {r['artefact']}")
-    for name in RUNS:
-        summary = plan.out / "eval" / name / "summary.json"
-        if summary.is_file():
-            data = json.loads(summary.read_text())
-            overall = data.get("overall", data)
-            print(
-                f"  {name}: accuracy {overall.get('accuracy')}%, well-formed "
-                f"{overall.get('format_ok')}%, zoom calls/sample {overall.get('zoom_calls')}"
-            )
-    print(f"\nopen first: {plan.path('report', 'report.html')}")
-    print(
-        f"then: {plan.path('data', 'sft', 'mix.txt')} (the trajectory mix), "
-        f"{plan.path('sft')} (the SFT run), {plan.out / 'summary.json'}"
-    )
+    rates = summary.get("rates") or {}
+    if rates:
+        names = list(dict.fromkeys(k for v in rates.values() for k in v))
+        print("\n  " + f"{'rate':<28}" + "".join(f"{m:>10}" for m in rates))
+        for name in names:
+            cells = "".join(f"{_cell(rates[m].get(name)):>10}" for m in rates)
+            floor = summary.get("thresholds", {}).get(name)
+            print(f"  {name:<28}{cells}" + (f"   (needs >= {floor})" if floor else ""))
+    for line in summary.get("notes", []):
+        print(line)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)

@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     p.add_argument(
         "--size",
-        choices=("tiny", "small"),
+        choices=("tiny", "small", "medium"),
         default="tiny",
         help="tiny: fastest (tests); small: about 1M parameters, learns the CoF format on CPU",
     )

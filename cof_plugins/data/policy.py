@@ -83,6 +83,15 @@ def side_in_crop(
     return short_side(boxes, plan.size[0] / (ex2 - ex1), plan.size[1] / (ey2 - ey1))
 
 
+def legible(boxes: Sequence[Sequence[float]], policy: PolicyConfig = PolicyConfig()) -> bool:
+    """Rule 1: every target's short side reaches ``policy.legible_side`` frame pixels.
+
+    The one test of legibility: ``plan_zooms`` answers directly exactly when it holds, and
+    evaluation splits its rates by it (``eval.adaptive``), so both agree by construction.
+    """
+    return bool(boxes) and short_side(boxes) >= policy.legible_side
+
+
 def plan_zooms(
     boxes: Sequence[Sequence[float]],
     frame: tuple[int, int],
@@ -95,7 +104,7 @@ def plan_zooms(
     ``context`` overrides ``policy.context`` (the synthesizer jitters it by seed). An empty
     list means: answer directly.
     """
-    if not boxes or short_side(boxes) >= policy.legible_side or policy.max_zooms == 0:
+    if not boxes or legible(boxes, policy) or policy.max_zooms == 0:
         return []
     region = union(boxes)
     calls = [call_box(region, context or policy.context, frame)]

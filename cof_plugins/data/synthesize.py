@@ -31,7 +31,14 @@ from cof_plugins.data.annotations import Annotation, box_problem, clip_box, norm
 from cof_plugins.data.boxes import read_box, write_box, zoom_call
 from cof_plugins.data.ids import IdIndex, folder_name
 from cof_plugins.data.layout import assemble, check_layout
-from cof_plugins.data.policy import PolicyConfig, plan_zooms, short_side, side_in_crop, to_frame
+from cof_plugins.data.policy import (
+    PolicyConfig,
+    legible,
+    plan_zooms,
+    short_side,
+    side_in_crop,
+    to_frame,
+)
 from cof_plugins.data.report import table
 from cof_plugins.data.rows import read_rows, resolve, write_rows
 
@@ -104,12 +111,17 @@ class Mix:
         return {b: {str(k): v for k, v in sorted(c.items())} for b, c in self.counts.items()}
 
 
+def frame_boxes(ann: Annotation, size: tuple[int, int], frame: tuple[int, int]) -> list:
+    """The annotation's target boxes (the box, then any extra ones) in frame pixels."""
+    return [to_frame(b, size, frame) for b in [ann.bbox, *ann.extra_boxes]]
+
+
 def trajectory(
     ann: Annotation, original: Image.Image, cfg: SynthConfig, protocol: Protocol
 ) -> tuple[list[dict], list[Image.Image], int]:
     """Messages, images (frame first, then crops) and the number of zoom calls for one sample."""
     frame = frame_size(original.size, cfg.spec, cfg.budget)
-    boxes = [to_frame(b, original.size, frame) for b in [ann.bbox, *ann.extra_boxes]]
+    boxes = frame_boxes(ann, original.size, frame)
     rng = thinking.rng_for(ann, cfg.seed)
     jitter = rng.uniform(-cfg.context_jitter, cfg.context_jitter)
     zcfg = cfg.zoom_config()
@@ -134,6 +146,7 @@ def trajectory(
 
 
 def _meta(ann: Annotation, original: Path, size: tuple[int, int], frame, zooms: int, cfg) -> dict:
+    boxes = frame_boxes(ann, size, frame)
     return {
         "id": ann.id,
         "question": ann.question,
@@ -149,6 +162,9 @@ def _meta(ann: Annotation, original: Path, size: tuple[int, int], frame, zooms: 
         "frame_size": list(frame),
         "family": cfg.family,
         "zooms": zooms,
+        # The policy's verdict, kept so evaluation can split its rates the same way.
+        "legible": legible(boxes, cfg.policy),
+        "target_side": round(short_side(boxes), 2),
         "layout": cfg.layout,
         "source": ann.data_source or "synthesize",
     }

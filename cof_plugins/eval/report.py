@@ -68,15 +68,22 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunView]:
 
 
 def build_report(
-    run_dirs: list[str | Path], out_dir: str | Path, *, trajectories: int = 4
+    run_dirs: list[str | Path],
+    out_dir: str | Path,
+    *,
+    trajectories: int = 4,
+    legibility: str | Path | None = None,
 ) -> tuple[Path, Path]:
-    """Write report.md, report.html and the PNGs they show into ``out_dir``."""
+    """Write report.md, report.html and the PNGs they show into ``out_dir``; with
+    ``legibility`` (``eval.adaptive``) also the adaptive section and ``adaptive.json``."""
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     runs = load_runs(run_dirs)
     blocks: list[tuple] = [("h", 1, "CoF evaluation report")]
     blocks += _settings(runs) + _overall(runs)
     paired, found = report_sections.comparisons(runs)
+    if legibility is not None:
+        blocks += _adaptive(runs, legibility, out)
     blocks += paired + _categories(runs) + _resolutions(runs)
     blocks += report_sections.efficiency(runs) + report_sections.sampling(runs)
     blocks += report_sections.option_orders(runs) + report_sections.scoring_conventions(runs)
@@ -134,6 +141,13 @@ def _overall(runs: list[RunView]) -> list[tuple]:
     ]
     rows.append(["decided by", *decided])
     return [("h", 2, "Overall"), ("table", ["metric", *[r.label for r in runs]], rows)]
+
+
+def _adaptive(runs: list[RunView], legibility: str | Path, out: Path) -> list[tuple]:
+    from cof_plugins.eval.adaptive import load_legibility, report_blocks
+
+    questions = load_legibility(legibility)
+    return report_blocks({r.label: r.records for r in runs}, questions, out)
 
 
 def _categories(runs: list[RunView]) -> list[tuple]:

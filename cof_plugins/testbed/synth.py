@@ -12,6 +12,7 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +67,28 @@ def _background(rng: np.random.Generator, width: int, height: int) -> Image.Imag
     return Image.fromarray(np.clip(arr + grain, 0, 255).astype(np.uint8))
 
 
+LARGE_TARGET = (0.30, 0.40)  # share of the short side a large target spans: several tokens wide
+
+
 def target_side(width: int, height: int, rng: random.Random) -> int:
     """Target size: small relative to the image (2-4% of the short side), at least 12 px."""
     return max(12, int(min(width, height) * rng.uniform(0.02, 0.04)))
+
+
+def is_large(seed: int, index: int, long_side: int, share: float) -> bool:
+    """Whether sample ``index`` gets a large target, for a ``share`` of samples.
+
+    Drawn from its own stream so that ``share=0`` leaves every other pixel as it was.
+    """
+    return share > 0 and random.Random(f"large:{seed}:{index}:{long_side}").random() < share
+
+
+def large_side(width: int, height: int, seed: int, index: int) -> int:
+    """A large target's side (``LARGE_TARGET`` of the short side): several vision tokens
+    wide in the tiny 224 px frame: its size, not the file's resolution, says "answer
+    directly"."""
+    rng = random.Random(f"large-side:{seed}:{index}")
+    return max(12, int(min(width, height) * rng.uniform(*LARGE_TARGET)))
 
 
 def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: Sequence[int], colour) -> None:
@@ -108,6 +128,27 @@ def _place(rng: random.Random, width: int, height: int, w: int, h: int, avoid=()
     raise RuntimeError(f"could not place a {w}x{h} target in a {width}x{height} image")
 
 
+GRID = 3  # cells per side of the grid placement
+
+
+def _place_grid(rng: random.Random, width: int, height: int, w: int, h: int, avoid=()) -> list[int]:
+    """A w x h box centred on one of ``GRID`` x ``GRID`` cell centres (jittered by up to a
+    tenth of a cell), in a cell no box of ``avoid`` is centred in."""
+    taken = {_cell(b, width, height) for b in avoid}
+    free = [(c, r) for r in range(GRID) for c in range(GRID) if (c, r) not in taken]
+    col, row = rng.choice(free)
+    cx = (col + 0.5 + rng.uniform(-0.1, 0.1)) * width / GRID
+    cy = (row + 0.5 + rng.uniform(-0.1, 0.1)) * height / GRID
+    x1 = min(max(1, round(cx - w / 2)), width - w - 1)
+    y1 = min(max(1, round(cy - h / 2)), height - h - 1)
+    return [x1, y1, x1 + w, y1 + h]
+
+
+def _cell(box: Sequence[int], width: int, height: int) -> tuple[int, int]:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return min(GRID - 1, int(cx * GRID / width)), min(GRID - 1, int(cy * GRID / height))
+
+
 def _apart(a: Sequence[int], b: Sequence[int], gap: int = 4) -> bool:
     return a[2] + gap <= b[0] or b[2] + gap <= a[0] or a[3] + gap <= b[1] or b[3] + gap <= a[1]
 
@@ -128,11 +169,26 @@ def image_shape(long_side: int, rng: random.Random) -> tuple[int, int]:
     return (long_side, short) if rng.random() < 0.75 else (short, long_side)
 
 
-def make_sample(index: int, long_side: int, seed: int = 0, kind: str | None = None):
-    """Build one sample's image and annotation (image path left empty)."""
+def make_sample(
+    index: int,
+    long_side: int,
+    seed: int = 0,
+    kind: str | None = None,
+    large: bool = False,
+    grid: bool = False,
+):
+    """Build one sample's image and annotation (image path left empty).
+
+    ``large`` draws a target of ``LARGE_TARGET`` of the short side instead of a small one;
+    ``grid`` makes the image 4:3 landscape and centres targets on a 3 x 3 grid of spots, so
+    the boxes a model must write take few distinct values (the quickstart's scenes).
+    """
     rng = random.Random(f"{seed}:{index}:{long_side}")
     nrng = np.random.default_rng([seed, index, long_side])
     width, height = image_shape(long_side, rng)
+    if grid:
+        width, height = long_side, round(long_side * 3 / 4)
+    place = partial(_place_grid if grid else _place, rng)
     img = _background(nrng, width, height)
     kind = kind or KINDS[index % len(KINDS)]
     if kind not in KINDS:
@@ -140,20 +196,22 @@ def make_sample(index: int, long_side: int, seed: int = 0, kind: str | None = No
     colour = rng.choice(sorted(COLOURS))
     shape = rng.choice(SHAPES)
     side = target_side(width, height, rng)
+    if large:
+        side = large_side(width, height, seed, index)
     draw = ImageDraw.Draw(img)
     extra: list[list[int]] = []
     if kind == "text":
         word = rng.choice(WORDS)
-        box = _place(rng, width, height, int(side * 2.2), side)
+        box = place(width, height, int(side * 2.2), side)
         _draw_word(img, word, box, COLOURS[colour])
         options, letter = _options(rng, WORDS, word)
         question, answer_text = "What word is written on the small sign?", word
     elif kind == "relative_position":
-        box = _place(rng, width, height, side, side)
+        box = place(width, height, side, side)
         other_colour = rng.choice([c for c in sorted(COLOURS) if c != colour])
-        other = _place(rng, width, height, side, side, avoid=[box])
+        other = place(width, height, side, side, avoid=[box])
         while abs((other[0] + other[2]) - (box[0] + box[2])) < 2 * side:
-            other = _place(rng, width, height, side, side, avoid=[box])
+            other = place(width, height, side, side, avoid=[box])
         _draw_shape(draw, shape, box, COLOURS[colour])
         _draw_shape(draw, "circle", other, COLOURS[other_colour])
         extra = [other]
@@ -163,7 +221,7 @@ def make_sample(index: int, long_side: int, seed: int = 0, kind: str | None = No
             f"Is the {colour} {shape} on the left or right side of the {other_colour} circle?"
         )
     else:
-        box = _place(rng, width, height, side, side)
+        box = place(width, height, side, side)
         _draw_shape(draw, shape, box, COLOURS[colour])
         if kind == "colour":
             options, letter = _options(rng, sorted(COLOURS), colour)
@@ -190,13 +248,20 @@ def write_dataset(
     *,
     overwrite: bool = False,
     vstar: bool = False,
+    large_targets: float = 0.0,
+    grid: bool = False,
 ) -> Path:
     """Write ``n`` samples (cycling over ``sizes``) to ``out_dir``/images and annotations.jsonl.
 
     PNG up to 2048 px, JPEG (quality 92) above, to keep 4K-8K files small. ``vstar`` also
     writes ``test_questions.jsonl`` (``write_vstar_layout``). The folder appears complete
     or not at all (``core.atomic``); an existing one is replaced only with ``overwrite``.
+    A ``large_targets`` share of samples (drawn per sample) get a large target: the tiny
+    quickstart model sees a 224 px frame, where only target size tells legible from not.
+    ``grid``: 4:3 images, targets on a 3 x 3 grid of spots (``make_sample``).
     """
+    if not 0.0 <= large_targets <= 1.0:
+        raise ValueError(f"large_targets must be a share in [0, 1], got {large_targets}")
     from tqdm import tqdm
 
     out = check_output(out_dir, arg="OUT", overwrite=overwrite, folder=True)
@@ -206,7 +271,8 @@ def write_dataset(
         for i in tqdm(range(n), desc="scenes", disable=not progress, unit="img"):
             size = sizes[i % len(sizes)]
             kind = kinds[i % len(kinds)] if kinds else None
-            img, sample = make_sample(i, size, seed, kind)
+            large = is_large(seed, i, size, large_targets)
+            img, sample = make_sample(i, size, seed, kind, large, grid)
             ext = "png" if size <= 2048 else "jpg"
             sample.image = f"images/{sample.id}.{ext}"
             if ext == "jpg":

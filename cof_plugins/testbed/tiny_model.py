@@ -57,6 +57,7 @@ class TinySize:
 SIZES = {
     "tiny": TinySize(),
     "small": TinySize(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384),
+    "medium": TinySize(hidden=192, layers=4, heads=4, kv_heads=2, intermediate=512),
 }
 
 

@@ -10,13 +10,17 @@ pytestmark = pytest.mark.slow
 
 
 def test_sifthinker_quickstart_learns_well_formed_areas(tmp_path):
-    from cof_plugins.methods.sifthinker import run_sifthinker_quickstart
+    from cof_plugins.cli import main
 
     out = tmp_path / "sif"
-    code = run_sifthinker_quickstart(out)
+    code = main(["quickstart", "--method", "sifthinker", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
     failed = [s for s in summary["stages"] if s["exit"] != 0]
-    assert code == 0 and not failed, failed
+    assert code == 0 and summary["ok"] and not failed, failed
+    # The registry's shape: rates in percent, the bar on well-formed areas after SFT and RL.
+    assert summary["thresholds"] == {"areas_well_formed": 50.0}
+    tuned = [summary["rates"][m]["areas_well_formed"] for m in ("sft", "rl")]
+    assert summary["bar_met"] == all(r >= 50.0 for r in tuned)
     base, sft, rl = (summary["eval"][name] for name in ("base", "sft", "rl"))
     assert base["n"] == sft["n"] == rl["n"] == summary["settings"]["eval_samples"]
     # A random tiny model writes no SIFThinker reply; the SFT'd one writes well-formed

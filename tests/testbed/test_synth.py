@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cof_plugins.testbed.synth import COLOURS, KINDS, iter_sizes, make_sample, read_dataset
+from cof_plugins.testbed.synth import (
+    COLOURS,
+    KINDS,
+    LARGE_TARGET,
+    iter_sizes,
+    make_sample,
+    read_dataset,
+)
 
 
 def _patch(img: Image.Image, box) -> np.ndarray:
@@ -99,3 +106,73 @@ def test_vstar_layout_loads_in_eval(tmp_path):
         assert sample.answer == row.answer
         assert list(sample.options) == row.options
         assert sample.question == row.question
+
+
+def test_large_targets_share_off_leaves_every_pixel_as_before(tmp_path):
+    from cof_plugins.testbed.synth import write_dataset
+
+    a = write_dataset(tmp_path / "a", 6, (224, 1024), seed=3, progress=False)
+    b = write_dataset(tmp_path / "b", 6, (224, 1024), seed=3, progress=False, large_targets=0.0)
+    assert a.read_text() == b.read_text()
+    for row in read_dataset(a):
+        pa, pb = Image.open(a.parent / row.image), Image.open(b.parent / row.image)
+        assert np.array_equal(np.asarray(pa), np.asarray(pb))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_large_targets_span_a_tenth_of_the_short_side(kind):
+    from cof_plugins.testbed.synth import LARGE_TARGET
+
+    for i in range(4):
+        img, s = make_sample(i, 1024, seed=4, kind=kind, large=True)
+        short = min(s.width, s.height)
+        x1, y1, x2, y2 = s.bbox
+        assert LARGE_TARGET[0] * short - 1 <= min(x2 - x1, y2 - y1) <= LARGE_TARGET[1] * short
+        assert _colour_share(_patch(img, s.bbox), s.target_colour) > 0.25
+
+
+def test_large_share_is_drawn_per_sample(tmp_path):
+    from cof_plugins.testbed.synth import write_dataset
+
+    path = write_dataset(tmp_path, 40, (1024,), seed=0, progress=False, large_targets=0.5)
+    sides = [min(s.bbox[2] - s.bbox[0], s.bbox[3] - s.bbox[1]) for s in read_dataset(path)]
+    large = sum(side >= LARGE_TARGET[0] * 768 - 1 for side in sides)
+    assert 10 <= large <= 30  # about half, drawn, not alternating with the kind
+    with pytest.raises(ValueError, match="share in"):
+        write_dataset(tmp_path / "x", 1, (224,), large_targets=1.5, progress=False)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_grid_scenes_are_landscape_with_targets_on_nine_spots(kind):
+    from cof_plugins.testbed.synth import GRID
+
+    for i in range(12):
+        img, s = make_sample(i, 672, seed=6, kind=kind, large=i % 2 == 0, grid=True)
+        assert (s.width, s.height) == (672, 504)
+        for x1, y1, x2, y2 in [s.bbox, *s.extra_boxes]:
+            assert 0 < x1 < x2 < s.width and 0 < y1 < y2 < s.height
+            for centre, extent, span in (((x1 + x2) / 2, s.width, x2 - x1),
+                                         ((y1 + y2) / 2, s.height, y2 - y1)):  # fmt: skip
+                if span > extent / GRID:
+                    continue  # a box wider than a cell (a large sign) is clamped into the image
+                cell = centre * GRID / extent
+                assert abs(cell - (int(cell) + 0.5)) <= 0.1 + 1 / extent * GRID
+        assert _colour_share(_patch(img, s.bbox), s.target_colour) > 0.25
+        if kind == "relative_position":
+            left = s.bbox[0] < s.extra_boxes[0][0]
+            assert s.answer_text == ("left" if left else "right")
+
+
+def test_cli_scene_options(tmp_path, capsys):
+    from cof_plugins.cli import main
+
+    out = tmp_path / "s"
+    assert main(["data", "scenes", str(out), "-n", "2", "--sizes", "448", "--grid",
+                 "--large-targets", "1"]) == 0  # fmt: skip
+    rows = read_dataset(out / "annotations.jsonl")
+    assert all((r.width, r.height) == (448, 336) for r in rows)
+    assert all(
+        min(r.bbox[2] - r.bbox[0], r.bbox[3] - r.bbox[1]) >= LARGE_TARGET[0] * 336 - 1 for r in rows
+    )
+    with pytest.raises(SystemExit, match="--large-targets"):
+        main(["data", "scenes", str(tmp_path / "t"), "--large-targets", "-0.1"])

@@ -219,3 +219,34 @@ def _print(summary: dict, out: Path) -> None:
             f"{step['mean_score']:.3f}, well-formed areas {100 * step['areas_well_formed']:.0f}%"
         )
     print(f"\nopen: {out / 'report' / 'report.html'}")
+
+
+# What `cof quickstart --method sifthinker` takes from the common options.
+_OPTIONS = {"steps": "sft_steps", "train_samples": "train_samples", "eval_samples": "eval_samples"}
+_RATES = ("well_formed", "areas_well_formed", "answer_accuracy")
+
+
+def run_sifthinker(out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """``cof quickstart --method sifthinker``: the quickstart above, its summary in the
+    registry's shape (``cof_plugins.commands.quickstart``: rates in percent, the bar on
+    well-formed areas after SFT and RL)."""
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise ValueError(f"--method sifthinker takes no {', '.join(unknown)}")
+    cfg = QuickstartConfig(**{_OPTIONS[k]: v for k, v in options.items()})
+    code = run_sifthinker_quickstart(out_dir, cfg)
+    summary = json.loads((Path(out_dir) / "summary.json").read_text(encoding="utf-8"))
+    rates = {
+        model: {name: round(100 * ev[name], 1) for name in _RATES if name in ev}
+        for model, ev in summary["eval"].items()
+    }
+    floor = 100 * TARGET_AREAS_RATE
+    tuned = [rates[m]["areas_well_formed"] for m in ("sft", "rl") if m in rates]
+    return {
+        **summary,
+        "ok": code == 0,
+        "stages": [{"artefact": "", "cpu_seconds": 0.0, **row} for row in summary["stages"]],
+        "rates": rates,
+        "thresholds": {"areas_well_formed": floor},
+        "bar_met": bool(tuned) and all(rate >= floor for rate in tuned),
+    }
