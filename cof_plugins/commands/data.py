@@ -18,6 +18,8 @@ PROTOCOL_HELP = "protocol preset name (cof ls) or your own YAML file (core.proto
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from cof_plugins.commands.data_cos import add_chain_of_spot
+
     p = sub.add_parser("data", help="make, check and convert CoF datasets")
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
     for add in (
@@ -28,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         _add_prepare,
         _add_to_parquet,
         _add_sif,
+        add_chain_of_spot,
     ):
         add(data_sub)
 

@@ -58,6 +58,17 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--skip-bad-rows", action="store_true", help="evaluate the rest; list the bad rows"
     )
+    data.add_argument(
+        "--method",
+        default="cof",
+        choices=("cof", "chain-of-spot"),
+        help="cof: the multi-turn zoom loop; chain-of-spot: ROI box first, then the answer on "
+        "its crop (cof_plugins/methods/cos_eval.py; --sweep, --profile, --max-turns, "
+        "--max-images and the judge do not apply)",
+    )
+    data.add_argument(
+        "--boxes", help="chain-of-spot: grounded annotations (id, bbox) to score ROI overlap"
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--model", required=True, help="checkpoint path, or served model name")
     model.add_argument(
@@ -73,14 +84,18 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     proto = parser.add_argument_group("protocol")
     proto.add_argument("--family", default="qwen2_5_vl", choices=sorted(FAMILIES))
     proto.add_argument(
-        "--protocol", default="unified", help="protocol preset name (cof ls) or your own YAML file"
+        "--protocol",
+        help="protocol preset name (cof ls) or your own YAML file (default: "
+        "unified; chain-of-spot with --method chain-of-spot)",
     )
     proto.add_argument("--min-pixels", type=int, default=PixelBudget.min_pixels)
     proto.add_argument("--max-pixels", type=int, default=PixelBudget.max_pixels)
     proto.add_argument("--crop-max-pixels", type=int, help="crop pixel cap (default --max-pixels)")
     proto.add_argument("--max-turns", type=int, default=6, help="assistant turns per sample")
     proto.add_argument("--max-images", type=int, default=6, help="images per conversation")
-    proto.add_argument("--max-new-tokens", type=int, default=512, help="tokens per turn")
+    proto.add_argument(
+        "--max-new-tokens", type=int, help="tokens per turn (default: 512; chain-of-spot 128)"
+    )
     proto.add_argument("--sweep", help="long sides to resize inputs to, e.g. 224,336,448,672,1024")
     proto.add_argument(
         "--profile",
@@ -123,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
     from cof_plugins.eval.benchmarks import BenchmarkError
     from cof_plugins.eval.store import RunDirError
 
+    if args.method == "chain-of-spot":
+        from cof_plugins.methods.cos_eval import run_from_args
+
+        return run_from_args(args)
     try:
         check_writable(args.run_dir, "--run-dir")  # before any model loads
         spec = spec_from_args(args)
@@ -142,13 +161,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def spec_from_args(args: argparse.Namespace):
+    from cof_plugins.core.protocol import load_protocol
     from cof_plugins.eval.loop import LoopConfig
     from cof_plugins.eval.runner import EvalSpec, parse_sweep
 
+    protocol = args.protocol or "unified"
+    method = load_protocol(protocol).method
+    if method != "cof":
+        raise ValueError(
+            f"--protocol {protocol} is for method {method}; pass --method {method}, or a CoF "
+            "protocol (cof ls)"
+        )
     loop = LoopConfig(
-        family=args.family, protocol=args.protocol, min_pixels=args.min_pixels,
+        family=args.family, protocol=protocol, min_pixels=args.min_pixels,
         max_pixels=args.max_pixels, crop_max_pixels=args.crop_max_pixels,
-        max_turns=args.max_turns, max_images=args.max_images, max_new_tokens=args.max_new_tokens,
+        max_turns=args.max_turns, max_images=args.max_images,
+        max_new_tokens=args.max_new_tokens or 512,
         profile=args.profile, batch_size=args.batch_size, temperature=args.temperature,
         exact_frames=args.exact_frames,
     )  # fmt: skip
@@ -224,9 +252,12 @@ def run_report(args: argparse.Namespace) -> int:
     from cof_plugins.eval.adaptive import LegibilityError
     from cof_plugins.eval.report import build_report
     from cof_plugins.eval.store import RunDirError
+    from cof_plugins.methods.cos_eval import is_cos_run, report_cos_runs
 
     try:
         check_writable(args.output, "-o/--output")
+        if any(is_cos_run(d) for d in args.run_dirs):
+            return report_cos_runs(args.run_dirs, args.output, args.trajectories)
         md, page = build_report(
             args.run_dirs, args.output, trajectories=args.trajectories,
             legibility=args.legibility,

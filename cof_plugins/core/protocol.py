@@ -17,8 +17,17 @@ A file is checked before anything uses it; errors name the file and the key: an 
 preset or file, or a cycle), a template whose placeholders are malformed or unknown
 (``system`` must hold ``{tools}``, ``question`` must hold ``{question}``, literal braces are
 doubled) and a placeholder in a key that is shown verbatim. ``inherit`` names a preset or a
-file relative to the inheriting file; keys override the inherited ones, ``wrappers`` key by
-key; ``name`` (default: the file's stem) and ``description`` are never inherited.
+file relative to the inheriting file; keys override the inherited ones, ``wrappers`` and
+``extra`` key by key; ``name`` (default: the file's stem) and ``description`` are never
+inherited.
+
+Other methods on this plugin layer (SIFThinker: ``sifthinker``; Chain-of-Spot:
+``chain-of-spot``, ``chain-of-spot-native``) ship presets here too. Such a preset names its
+method in ``extra.method`` (CoF when absent), keeps the method's own keys under ``extra``
+(checked by that method's code, e.g. ``core.cos``), and has ``tool_schema: {}`` when the
+method calls no tool; its ``system`` then need not hold ``{tools}`` (decided on the merged
+keys, so a file inheriting such a preset need not repeat it).
+``available_protocols(method="cof")`` lists the presets CoF code reads.
 
 Caching, decided: a loaded protocol is kept in memory per file, and every ``load_protocol``
 call compares the file's (and its inherited files') modification time, size and inode with
@@ -52,6 +61,7 @@ from cof_plugins.assets import data_templates_dir
 IMAGE_PLACEHOLDER = "<image>"
 TOOL_NAME = "image_zoom_in_tool"
 DEFAULT_PROTOCOL = "unified"
+DEFAULT_METHOD = "cof"
 _KEYS = (
     "name", "description", "inherit", "tool_schema", "system", "question", "options_header",
     "wrappers", "user_suffix", "wrapper_position", "extra",
@@ -86,14 +96,21 @@ class Protocol:
     wrappers: dict[str, str]
     user_suffix: str
     wrapper_position: str = "after_question"
+    # Method-specific keys (``extra.method`` names the method, "cof" when absent), read by
+    # that method's own code, e.g. ``core.cos`` for Chain-of-Spot.
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # the YAML file it was read from
     digest: str = ""  # sha256 of everything the model is shown (name and description aside)
 
     @property
     def system(self) -> str:
-        """The system prompt with the tool schema filled in."""
+        """The system prompt with the tool schema filled in (a tool-less one has none)."""
         return self.system_template.format(tools=json.dumps(self.tool_schema, ensure_ascii=False))
+
+    @property
+    def method(self) -> str:
+        """The method whose code reads this protocol: "cof" unless ``extra.method`` says."""
+        return str(self.extra.get("method", DEFAULT_METHOD))
 
     def question_text(
         self, question: str, options: Sequence[str] | None = None, kind: str | None = None
@@ -111,9 +128,10 @@ class Protocol:
             labels = letters(len(options))
             parts.extend(f"({letter}) {opt}" for letter, opt in zip(labels, options, strict=True))
         wrapper = self.wrappers[kind]
+        suffix = "\n" + self.user_suffix if self.user_suffix else ""
         if self.wrapper_position == "before_suffix":
-            return "\n".join(parts) + "\n" + wrapper + "\n" + self.user_suffix
-        return "\n".join([*parts, wrapper]) + "\n" + self.user_suffix
+            return "\n".join(parts) + "\n" + wrapper + suffix
+        return "\n".join([*parts, wrapper]) + suffix
 
     def first_user_turn(
         self, question: str, options: Sequence[str] | None = None, kind: str | None = None
@@ -149,9 +167,12 @@ def protocols_dir() -> Path:
     return data_templates_dir() / "protocols"
 
 
-def available_protocols() -> list[str]:
-    """Names of the shipped presets."""
-    return sorted(p.stem for p in protocols_dir().glob("*.yaml"))
+def available_protocols(method: str | None = None) -> list[str]:
+    """Names of the shipped presets; with ``method``, only those that method reads."""
+    names = sorted(p.stem for p in protocols_dir().glob("*.yaml"))
+    if method is None:
+        return names
+    return [n for n in names if load_protocol(n).method == method]
 
 
 def is_protocol_file(spec: str | os.PathLike) -> bool:
@@ -221,7 +242,7 @@ def _read_chain(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], lis
     base, stamps = _read_chain(parent, (*seen, path))
     merged = {k: v for k, v in base.items() if k not in _NOT_INHERITED}
     for key, value in raw.items():
-        if key == "wrappers" and isinstance(merged.get(key), Mapping):
+        if key in ("wrappers", "extra") and isinstance(merged.get(key), Mapping):
             merged[key] = {**merged[key], **value}
         elif key != "inherit":
             merged[key] = value
@@ -276,9 +297,8 @@ def _check_keys(raw: dict[str, Any], path: Path) -> None:
     # then has no {tools} to fill, and the schema no function to check.
     toolless = isinstance(raw.get("tool_schema"), Mapping) and not raw["tool_schema"]
     for key, placeholder in _TEMPLATES.items():
-        if key in raw:
-            required = not (toolless and key == "system")
-            _check_template(raw[key], key, placeholder, path, required=required)
+        if key in raw and key != "system":  # system: once merged (see _build)
+            _check_template(raw[key], key, placeholder, path)
     for key in ("options_header", "user_suffix"):
         if key in raw:
             _check_verbatim(raw[key], key, path)
@@ -286,8 +306,8 @@ def _check_keys(raw: dict[str, Any], path: Path) -> None:
         _check_wrappers(raw["wrappers"], path)
     if "tool_schema" in raw and not toolless:
         _check_tool_schema(raw["tool_schema"], path)
-    if "extra" in raw and not isinstance(raw["extra"], Mapping):
-        raise ProtocolError(_wrong_type(path, "extra", raw["extra"], "a mapping name -> value"))
+    if "extra" in raw:
+        _check_extra(raw["extra"], path)
     position = raw.get("wrapper_position", _POSITIONS[0])
     if position not in _POSITIONS:
         raise ProtocolError(
@@ -306,18 +326,28 @@ def _build(raw: dict[str, Any], path: Path) -> Protocol:
             f"{path}: missing required key {missing[0]!r}; add it, or inherit a preset that "
             "has it (inherit: unified)"
         )
+    # The system prompt is checked once merged: a file inheriting a tool-less preset
+    # (tool_schema: {}, another method's) may set a system prompt without {tools}.
+    toolless = isinstance(raw["tool_schema"], Mapping) and not raw["tool_schema"]
+    _check_template(raw["system"], "system", "tools", path, required=not toolless)
     shown = {k: raw.get(k) for k in (*_REQUIRED, "wrapper_position")}
+    if raw.get("extra"):  # method keys are shown too; CoF presets (none) keep their digest
+        shown["extra"] = raw["extra"]
     digest = hashlib.sha256(json.dumps(shown, sort_keys=True).encode("utf-8")).hexdigest()
     return Protocol(
         name=raw.get("name") or path.stem, description=raw.get("description", ""),
         tool_schema=raw["tool_schema"], system_template=raw["system"], question=raw["question"],
         options_header=raw["options_header"], wrappers=dict(raw["wrappers"]),
         user_suffix=raw["user_suffix"].strip(),
-        wrapper_position=raw.get("wrapper_position", _POSITIONS[0]), source=str(path),
-        digest=digest,
-        # Method-specific strings (e.g. SIFThinker's image labels), read by that method's code.
-        extra=dict(raw.get("extra") or {}),
+        wrapper_position=raw.get("wrapper_position", _POSITIONS[0]),
+        extra=dict(raw.get("extra") or {}), source=str(path), digest=digest,
     )  # fmt: skip
+
+
+def check_template(text: str, key: str, placeholder: str, path: Path | str) -> None:
+    """A method's own template key (e.g. ``core.cos``'s ``extra.roi_request``) checked the
+    way this module checks ``question``: ``{placeholder}`` and no other field."""
+    _check_template(text, key, placeholder, path)  # type: ignore[arg-type]
 
 
 def _check_template(
@@ -386,6 +416,14 @@ def _check_tool_schema(schema: Any, path: Path) -> None:
     if not isinstance(parameters, Mapping):
         key = "tool_schema.function.parameters"
         raise ProtocolError(_wrong_type(path, key, parameters, "a JSON-schema mapping"))
+
+
+def _check_extra(value: Any, path: Path) -> None:
+    """``extra`` is a mapping of method-specific keys; ``extra.method`` is text when given."""
+    if not isinstance(value, Mapping):
+        raise ProtocolError(_wrong_type(path, "extra", value, "a mapping of method keys"))
+    if "method" in value and not isinstance(value["method"], str):
+        raise ProtocolError(_wrong_type(path, "extra.method", value["method"], "text"))
 
 
 def _wrong_type(path: Path, key: str, value: Any, expected: str) -> str:
