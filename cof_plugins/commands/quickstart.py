@@ -45,9 +45,11 @@ COMMON_OPTIONS = ("steps", "train_samples", "eval_samples")
 def register() -> None:
     """Register the shipped methods; idempotent. One line per method."""
     from cof_plugins.commands.quickstart_cof import run_cof
+    from cof_plugins.methods.chain_of_spot import run_chain_of_spot_quickstart
     from cof_plugins.methods.sifthinker.quickstart import run_sifthinker
 
     METHODS.register("cof", run_cof)
+    METHODS.register("chain-of-spot", run_chain_of_spot_quickstart)
     METHODS.register("sifthinker", run_sifthinker)
 
 

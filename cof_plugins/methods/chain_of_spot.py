@@ -295,3 +295,24 @@ def _print(summary: dict[str, Any], out: Path) -> None:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def run_chain_of_spot_quickstart(out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """``cof quickstart --method chain-of-spot``: ``run_chain_of_spot`` with its summary in
+    the registry's shape (``cof_plugins.commands.quickstart``: rates in percent per model,
+    the bar on ROI overlap after SFT)."""
+    summary = run_chain_of_spot(out_dir, options)
+    names = {"roi_overlap_rate": "roi_overlap", "accuracy": "accuracy", "fallback_rate": "fallback"}
+    rates = {
+        model: {short: round(100 * ev[k], 1) for k, short in names.items() if ev.get(k) is not None}
+        for model, ev in summary["eval"].items()
+    }
+    floor = 100 * TARGET_ROI_OVERLAP
+    overlap = rates.get("sft", {}).get("roi_overlap")
+    return {
+        **summary,
+        "stages": [{"artefact": "", "cpu_seconds": 0.0, **row} for row in summary["stages"]],
+        "rates": rates,
+        "thresholds": {"roi_overlap": floor},
+        "bar_met": overlap is not None and overlap >= floor,
+    }

@@ -1,0 +1,34 @@
+"""`cof quickstart --method chain-of-spot` end to end on the CPU, at reduced settings.
+
+The default (400 scenes, 300 steps) trains for tens of minutes on 2 cores; here the same
+stages run on 40 scenes and 5 SFT steps, so every command, the summary's registry shape and
+the report are checked, not the learning (README: the default does not reach the bar yet).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_chain_of_spot_quickstart_runs_every_stage(tmp_path):
+    from cof_plugins.cli import main
+
+    out = tmp_path / "cos"
+    argv = ["quickstart", "--method", "chain-of-spot", "--out", str(out),
+            "--train-samples", "40", "--eval-samples", "8", "--steps", "5"]  # fmt: skip
+    code = main(argv)
+    summary = json.loads((out / "summary.json").read_text())
+    failed = [s for s in summary["stages"] if s["exit"] != 0]
+    assert code == 0 and summary["ok"] and not failed, failed
+    assert summary["thresholds"] == {"roi_overlap": 50.0}
+    assert set(summary["rates"]) == {"base", "sft"}
+    base = summary["eval"]["base"]
+    # A random model writes no readable ROI: every question falls back to the whole image.
+    assert base["fallback_rate"] == 1.0 and summary["rates"]["base"]["fallback"] == 100.0
+    assert summary["bar_met"] == (summary["rates"]["sft"].get("roi_overlap", 0) >= 50.0)
+    report = (out / "report" / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 1
