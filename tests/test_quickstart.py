@@ -4,7 +4,7 @@ Slow (minutes): it trains the small tiny model through LLaMA-Factory and runs tw
 through verl. Every stage's own behaviour is tested in its suite; this test checks they chain,
 that the summary's adaptive rates (valid zooms where the target is not legible in the frame,
 direct answers where it is; the same figures the report shows) are true to the eval runs,
-that ``bar_met`` tells the truth about issue 16's bar, and what the tiny default reliably
+that ``bar_met`` tells the truth about the tiny default's bar, and what the tiny default reliably
 learns today (below that bar: README, "What the quickstart shows").
 """
 
@@ -69,7 +69,9 @@ def test_every_stage_succeeds_and_leaves_its_artefact(run):
     assert {"sft", "rl", "export rl", "eval rl", "report", "eval legibility"} <= set(names)
     missing = [s["artefact"] for s in summary["stages"] if not Path(s["artefact"]).exists()]
     assert not missing
-    assert all(s["seconds"] > 0 and s["cpu_seconds"] >= 0 for s in summary["stages"])
+    # (A stage can take under 0.05 s, rounded to 0.0: validating 200 rows.)
+    assert all(s["seconds"] >= 0 and s["cpu_seconds"] >= 0 for s in summary["stages"])
+    assert sum(s["seconds"] for s in summary["stages"]) > 0
 
 
 def test_trajectories_mix_direct_answers_and_zooms(run):

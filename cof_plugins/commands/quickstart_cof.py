@@ -31,9 +31,10 @@ from cof_plugins.testbed.tiny_model import TINY_BUDGET
 FAMILY = "qwen2_5_vl"
 PIXELS = f"--min-pixels {TINY_BUDGET.min_pixels} --max-pixels {TINY_BUDGET.max_pixels}"
 RL_METRICS = ("cof/tool_use/rate", "cof/tool_calls/mean", "cof/format_ok/mean", "cof/acc/mean")
-# The bar of issue 16: valid zooms on at least half of the illegible questions, direct answers
-# on at least half of the legible ones. The summary says whether the fine-tuned models reach
-# it (``bar_met``); on the tiny default they do not yet (README, "What the quickstart shows").
+# The bar the tiny default is held to: valid zooms on at least half of the illegible
+# questions, direct answers on at least half of the legible ones. The summary says whether
+# the fine-tuned models reach it (``bar_met``); on the tiny default they do not yet (README,
+# "What the quickstart shows").
 THRESHOLDS = {"zoom_illegible": 50.0, "direct_legible": 50.0}
 
 

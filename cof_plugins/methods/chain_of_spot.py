@@ -14,7 +14,7 @@ would type (printed first), in this process:
 
 It writes ``out/summary.json`` (stages with wall seconds and exit codes, the settings, wall
 and CPU seconds in all, each model's evaluation summary, a fixed-box baseline) and returns
-that summary. What the quickstart aims at (issue 16): the fine-tuned model's ROI overlaps
+that summary. What the quickstart aims at: the fine-tuned model's ROI overlaps
 the target on at least half of the held-out questions (``TARGET_ROI_OVERLAP``); the
 baseline says how often one fixed box of the training ROIs' mean size at the image's centre
 would (a model that learnt no localisation scores about that).

@@ -105,4 +105,13 @@ def train(config: DictConfig) -> None:
         runner = main_ppo.TaskRunnerV1
     else:
         from verl.trainer.main_ppo_v0 import TaskRunner as runner
-    main_ppo.run_ppo(config, task_runner_class=runner)
+    import ray
+
+    # run_ppo starts Ray when it is not running and leaves it up (verl's CLI process ends
+    # next); an in-process caller (the quickstarts) gets its CPUs back here instead.
+    started_here = not ray.is_initialized()
+    try:
+        main_ppo.run_ppo(config, task_runner_class=runner)
+    finally:
+        if started_here and ray.is_initialized():
+            ray.shutdown()

@@ -29,7 +29,9 @@ def test_needs_it_inside():
 def _pytest(tmp_path, target: str, required: bool) -> subprocess.CompletedProcess:
     (tmp_path / "test_module_needs.py").write_text(NEEDS_MISSING)
     (tmp_path / "test_call_needs.py").write_text(CALLS_IT)
-    env = {k: v for k, v in os.environ.items() if k != extras.ENV}
+    # The inner run is its own session: none of the outer run's pytest options (a --basetemp
+    # given through PYTEST_ADDOPTS would be this very run's folder).
+    env = {k: v for k, v in os.environ.items() if k not in (extras.ENV, "PYTEST_ADDOPTS")}
     if required:
         env[extras.ENV] = "1"
     plugin = "cof_plugins.testbed.extras"

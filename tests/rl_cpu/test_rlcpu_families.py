@@ -69,7 +69,7 @@ def test_two_grpo_steps(family, tiny_model_factory, tmp_path):
         "actor_rollout_ref.rollout.n=2", "data.max_response_length=384",
         "actor_rollout_ref.actor.optim.lr=1e-4", *family_overrides(family),
     ]  # fmt: skip
-    cmd = [sys.executable, "-m", "cof_plugins.verl.cpu.run", "tiny_cpu", *args]
+    cmd = [sys.executable, "-m", "cof_plugins.cli", "rl", "tiny_cpu", *args]
     done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 

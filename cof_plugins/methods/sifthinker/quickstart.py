@@ -32,7 +32,7 @@ from cof_plugins.testbed.tiny_model import TINY_BUDGET
 FAMILY = "qwen2_5_vl"
 PIXELS = f"--min-pixels {TINY_BUDGET.min_pixels} --max-pixels {TINY_BUDGET.max_pixels}"
 MODELS = ("base", "sft", "rl")
-# What the quickstart aims at (issue: "well-formed areas on at least half").
+# What the quickstart aims at: well-formed areas on at least half of the held-out questions.
 TARGET_AREAS_RATE = 0.5
 
 
