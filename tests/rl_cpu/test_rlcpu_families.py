@@ -63,7 +63,7 @@ def test_two_grpo_steps(family, tiny_model_factory, tmp_path):
            "COF_HF_ROLLOUT_SCRIPT": str(root / "script.json"),
            "VERL_FILE_LOGGER_PATH": str(metrics)}  # fmt: skip
     args = [
-        "trainer.total_training_steps=2", "trainer.test_freq=-1", "trainer.save_freq=-1",
+        "trainer.total_training_steps=2", "trainer.test_freq=-1",
         "trainer.logger=[console,file]", f"trainer.rollout_data_dir={root / 'dump'}",
         "data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
         "actor_rollout_ref.rollout.n=2", "data.max_response_length=384",
