@@ -148,6 +148,19 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
         help="a target whose short side reaches this many FRAME pixels is answered directly",
     )
     p.add_argument("--max-zooms", type=int, default=2, choices=[0, 1, 2, 3])
+    p.add_argument(
+        "--box-grid",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="snap zoom boxes outwards to multiples of PX frame pixels (0: whole pixels)",
+    )
+    p.add_argument(
+        "--thinking",
+        default="varied",
+        choices=["varied", "terse"],
+        help="varied phrasings (default) or one short sentence per step, no pixel counts",
+    )
     p.add_argument("--limit", type=int, help="only the first N annotations")
     _overwrite(p, "--out")
     p.set_defaults(func=_run_synthesize)
@@ -159,8 +172,18 @@ def _run_synthesize(args: argparse.Namespace) -> int:
     from cof_plugins.data.synthesize import SynthConfig, SynthesizeError, synthesize
 
     try:
-        policy = PolicyConfig(legible_side=args.legible_side, max_zooms=args.max_zooms)
-        cfg = SynthConfig(args.family, _budget(args), args.layout, args.protocol, args.seed, policy)
+        policy = PolicyConfig(
+            legible_side=args.legible_side, max_zooms=args.max_zooms, box_grid=args.box_grid
+        )
+        cfg = SynthConfig(
+            args.family,
+            _budget(args),
+            args.layout,
+            args.protocol,
+            args.seed,
+            policy,
+            thinking=args.thinking,
+        )
         result = synthesize(
             args.src, args.out, cfg, progress=True, limit=args.limit, overwrite=args.overwrite
         )

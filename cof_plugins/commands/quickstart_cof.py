@@ -51,6 +51,9 @@ class CofSettings:
     large_targets: float = 0.5  # share of scenes with a large target (training and eval)
     grid: bool = True  # `cof data scenes --grid`: 4:3 images, targets on a 3x3 grid
     legible_side: float = 13.0  # frame pixels; `cof data synthesize --legible-side`
+    box_grid: int = 28  # `cof data synthesize --box-grid`: boxes on the vision-token grid
+    thinking: str = "terse"  # `cof data synthesize --thinking`
+    max_zooms: int = 1  # `cof data synthesize --max-zooms`
     max_new_tokens: int = 160
     recipe: str = "tiny_cpu_full"  # recipes/sft/<name>.yaml
     sft_overrides: tuple[str, ...] = ()  # extra key=value for `cof sft` (experiments)
@@ -96,7 +99,8 @@ def _data_stages(plan: Plan) -> list[Stage]:
         "--grid " if s.grid else ""
     )
     synth = f"data synthesize --from {{a}} --out {{o}} --family {FAMILY} {PIXELS} --overwrite "
-    synth += f"--legible-side {s.legible_side:g}"
+    synth += f"--legible-side {s.legible_side:g} --box-grid {s.box_grid} "
+    synth += f"--thinking {s.thinking} --max-zooms {s.max_zooms}"
     return [
         Stage(
             "tiny model",

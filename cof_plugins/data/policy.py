@@ -11,6 +11,10 @@ The rule, measured on the FRAME (the image the model sees), never on the origina
    again on a tighter box (``tight_context``), still on the frame (CoF never crops a crop);
 4. answer after at most ``max_zooms`` calls.
 
+``box_grid`` (frame pixels, 0 = off) snaps every call box outwards to that grid, e.g. 28: the
+vision-token grid after the 2x2 merge. Boxes then take few values, which a tiny model can learn
+to write in minutes (the quickstart's tiny default); the box still contains its target.
+
 So the same annotation zooms at 224 px and answers directly at 4K: the mix follows the
 resolution, which is what the adaptive policy is meant to learn.
 """
@@ -32,6 +36,7 @@ class PolicyConfig:
     context: float = 3.0
     tight_context: float = 1.3
     max_zooms: int = 2
+    box_grid: int = 0
 
     def __post_init__(self) -> None:
         if not self.legible_side > 0:
@@ -43,6 +48,8 @@ class PolicyConfig:
             )
         if self.max_zooms not in (0, 1, 2, 3):
             raise ValueError(f"max_zooms must be 0..3, got {self.max_zooms}")
+        if not 0 <= self.box_grid <= 1024:
+            raise ValueError(f"box_grid must be 0 (off) to 1024 frame pixels, got {self.box_grid}")
 
 
 def to_frame(box: Sequence[float], original: tuple[int, int], frame: tuple[int, int]) -> Box:
@@ -65,12 +72,15 @@ def union(boxes: Sequence[Sequence[float]]) -> Box:
     )
 
 
-def call_box(region: Sequence[float], scale: float, frame: tuple[int, int]) -> Box:
-    """``region`` grown ``scale`` times about its centre, snapped outwards, clipped to the frame."""
+def call_box(region: Sequence[float], scale: float, frame: tuple[int, int], grid: int = 0) -> Box:
+    """``region`` grown ``scale`` times about its centre, snapped outwards (to multiples of
+    ``grid`` pixels when given, else to whole pixels), clipped to the frame."""
+    step = max(1, grid)
     cx, cy = (region[0] + region[2]) / 2, (region[1] + region[3]) / 2
     hw, hh = (region[2] - region[0]) * scale / 2, (region[3] - region[1]) * scale / 2
-    x1, y1 = max(0, math.floor(cx - hw)), max(0, math.floor(cy - hh))
-    x2, y2 = min(frame[0], math.ceil(cx + hw)), min(frame[1], math.ceil(cy + hh))
+    x1, y1 = (max(0, math.floor(v / step) * step) for v in (cx - hw, cy - hh))
+    x2 = min(frame[0], math.ceil((cx + hw) / step) * step)
+    y2 = min(frame[1], math.ceil((cy + hh) / step) * step)
     return float(x1), float(y1), float(x2), float(y2)
 
 
@@ -107,12 +117,12 @@ def plan_zooms(
     if not boxes or legible(boxes, policy) or policy.max_zooms == 0:
         return []
     region = union(boxes)
-    calls = [call_box(region, context or policy.context, frame)]
+    calls = [call_box(region, context or policy.context, frame, policy.box_grid)]
     while len(calls) < policy.max_zooms:
         if side_in_crop(boxes, calls[-1], frame, zoom) >= policy.legible_side:
             break
         scale = max(policy.tight_context, 1.0) ** (1 / (len(calls)))
-        tighter = call_box(region, scale, frame)
+        tighter = call_box(region, scale, frame, policy.box_grid)
         if _area(tighter) >= _area(calls[-1]):
             break
         calls.append(tighter)

@@ -65,9 +65,14 @@ class SynthConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     zoom: ZoomConfig | None = None  # default: ZoomConfig.for_family(family)
     context_jitter: float = 0.5  # first-call context drawn from context +- this
+    thinking: str = "varied"  # data.thinking.WORDINGS
 
     def __post_init__(self) -> None:
         get_family(self.family)
+        if self.thinking not in thinking.WORDINGS:
+            raise ValueError(
+                f"thinking must be one of {', '.join(thinking.WORDINGS)}, got {self.thinking!r}"
+            )
         check_layout(self.layout)
         load_protocol(self.protocol)  # a bad preset name or file fails before any row
 
@@ -134,9 +139,13 @@ def trajectory(
         if not result.ok:
             raise RuntimeError(f"planned zoom {written} failed: {result.message}")
         crops.append(result.crop)
-        think = thinking.think_zoom(ann, rng, k, px)
+        think = thinking.think_zoom(ann, rng, k, px, cfg.thinking)
         turns.append(f"<think>{think}</think>\n{zoom_call(written, ann.label)}")
-    final = thinking.think_answer(ann, rng) if calls else thinking.think_direct(ann, rng)
+    final = (
+        thinking.think_answer(ann, rng, cfg.thinking)
+        if calls
+        else thinking.think_direct(ann, rng, cfg.thinking)
+    )
     head = protocol.prompt_messages(ann.question, ann.options or None, ann.kind)
     messages = assemble(
         head, turns, thinking.answer_turn(ann, final), cfg.layout, protocol.crop_user_turn

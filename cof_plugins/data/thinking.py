@@ -1,7 +1,11 @@
 """The words a synthetic trajectory thinks: short, grounded in the question, varied by seed.
 
 Each step has a few phrasings; ``random.Random`` seeded per sample picks one, so the same
-seed rebuilds the same text and a model cannot learn one fixed sentence as a trigger.
+seed rebuilds the same text and a model cannot learn one fixed sentence as a trigger. That is
+the ``varied`` wording, the default. ``terse`` has one short sentence per step and no pixel
+counts: the decision to zoom is the reply's first word and nothing else varies, so a tiny
+model's few minutes of training go to *when* to zoom and *where* (the quickstart's tiny
+default), not to paraphrases.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import random
 
 from cof_plugins.data.annotations import Annotation
+
+WORDINGS = ("varied", "terse")
 
 _DIRECT = (
     "{Target} is large enough to see clearly in the image. {finding}",
@@ -31,6 +37,13 @@ _AFTER_ZOOM = (
     "Now I can see {target} in detail. {finding}",
     "The crop shows {target} clearly. {finding}",
 )
+_TERSE = {
+    "direct": ("I can see {target} clearly. {finding}",),
+    "first": ("{Target} is too small here; I will zoom in.",),
+    "next": ("{Target} is still too small; I will zoom in again.",),
+    "after": ("Now {target} is clear. {finding}",),
+}
+_VARIED = {"direct": _DIRECT, "first": _FIRST_ZOOM, "next": _NEXT_ZOOM, "after": _AFTER_ZOOM}
 _TARGETS = {
     "text": "the small sign",
     "relative_position": "the two objects",
@@ -66,17 +79,25 @@ def _fill(template: str, ann: Annotation, px: float | None = None) -> str:
     )
 
 
-def think_direct(ann: Annotation, rng: random.Random) -> str:
-    return _fill(rng.choice(_DIRECT), ann)
+def _phrasings(wording: str) -> dict[str, tuple[str, ...]]:
+    if wording not in WORDINGS:
+        raise ValueError(f"thinking wording must be one of {', '.join(WORDINGS)}, got {wording!r}")
+    return _TERSE if wording == "terse" else _VARIED
 
 
-def think_zoom(ann: Annotation, rng: random.Random, step: int, px: float) -> str:
+def think_direct(ann: Annotation, rng: random.Random, wording: str = "varied") -> str:
+    return _fill(rng.choice(_phrasings(wording)["direct"]), ann)
+
+
+def think_zoom(
+    ann: Annotation, rng: random.Random, step: int, px: float, wording: str = "varied"
+) -> str:
     """Thinking before zoom call ``step`` (0-based); ``px`` is the target's current size."""
-    return _fill(rng.choice(_FIRST_ZOOM if step == 0 else _NEXT_ZOOM), ann, px)
+    return _fill(rng.choice(_phrasings(wording)["first" if step == 0 else "next"]), ann, px)
 
 
-def think_answer(ann: Annotation, rng: random.Random) -> str:
-    return _fill(rng.choice(_AFTER_ZOOM), ann)
+def think_answer(ann: Annotation, rng: random.Random, wording: str = "varied") -> str:
+    return _fill(rng.choice(_phrasings(wording)["after"]), ann)
 
 
 def answer_turn(ann: Annotation, think: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.eval.backends import Backend, make_backend
 from cof_plugins.eval.benchmarks import Benchmark, Sample, format_errors, load_benchmark
+from cof_plugins.eval.fingerprint import weights_fingerprint
 from cof_plugins.eval.frames import frames_setting
 from cof_plugins.eval.lock import RunLock
 from cof_plugins.eval.loop import LoopConfig, Trajectory, WorkItem, run_loop
@@ -104,6 +105,9 @@ class EvalSpec:
             "sweep": list(self.sweep) if self.sweep else None, "seed": self.seed,
             "samples": self.samples, "shuffle_options": self.shuffle_options,
             "judge": self.judge,
+            # The weights, not only their path: retraining into the same folder must not
+            # resume a run made with the old weights.
+            "model_weights": weights_fingerprint(self.model),
             # The text itself, not just its name: a resume with an edited protocol file
             # would mix two prompts in one run.
             "protocol_sha256": load_protocol(self.loop.protocol).digest,

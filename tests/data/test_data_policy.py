@@ -89,3 +89,36 @@ def test_rewrite_calls_keeps_other_arguments_and_skips_bad_calls():
     assert n == 1
     assert '"bbox_2d": [20, 40, 60, 80], "label": "sign"' in out
     assert out.endswith("<tool_call>{broken</tool_call>")
+
+
+@given(
+    x=st.floats(0, 300),
+    y=st.floats(0, 200),
+    side=st.floats(0.5, 40),
+    scale=st.floats(1.0, 4.0),
+    grid=st.sampled_from([1, 14, 28]),
+)
+@settings(max_examples=300, deadline=None)
+def test_grid_boxes_sit_on_the_grid_and_still_contain_the_target(x, y, side, scale, grid):
+    frame = (336, 252)
+    region = (x, y, min(frame[0], x + side), min(frame[1], y + side))
+    box = call_box(region, scale, frame, grid)
+    assert contains(box, region)
+    inside = [v for v, edge in zip(box, (0, 0, *frame), strict=True) if v != edge]
+    assert all(v % grid == 0 for v in inside), box
+    assert box[0] < box[2] and box[1] < box[3]
+
+
+def test_box_grid_gives_few_distinct_boxes_where_whole_pixels_give_many():
+    targets = [(100 + d, 80 + d / 2, 108 + d, 88 + d / 2) for d in range(20)]
+    exact = {
+        tuple(plan_zooms([t], (252, 168), ZOOM, PolicyConfig(max_zooms=1))[0]) for t in targets
+    }
+    snapped = PolicyConfig(max_zooms=1, box_grid=28)
+    grid = {tuple(plan_zooms([t], (252, 168), ZOOM, snapped)[0]) for t in targets}
+    assert len(grid) <= 4 < len(exact)
+
+
+def test_box_grid_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="box_grid"):
+        PolicyConfig(box_grid=-28)

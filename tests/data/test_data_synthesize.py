@@ -13,6 +13,7 @@ from cof_plugins.core.frame import frame_size
 from cof_plugins.core.parser import assistant_segments, parse_turn
 from cof_plugins.core.protocol import load_protocol
 from cof_plugins.data.layout import detect_layout, to_in_turn, to_next_user
+from cof_plugins.data.policy import PolicyConfig
 from cof_plugins.data.synthesize import SynthConfig, bucket, synthesize
 from cof_plugins.data.validate import errors, validate_rows
 
@@ -155,3 +156,21 @@ def test_cli_writes_train_mix_and_provenance(synth_dir, tmp_path):
     (digest,) = prov["inputs"].values()
     assert len(digest) == 64 and int(digest, 16) >= 0
     assert len(json.loads((out / "train.json").read_text())) == 3
+
+
+def test_terse_thinking_decides_in_the_first_words_and_names_no_pixel_count(synth_dir, tmp_path):
+    ann = synth_dir / "annotations.jsonl"
+    cfg = SynthConfig(thinking="terse", policy=PolicyConfig(legible_side=15))
+    rows = synthesize(ann, tmp_path / "t", cfg, progress=False).rows
+    firsts = {"direct": set(), "zoom": set()}
+    for row in rows:
+        turn = row["messages"][2]["content"]
+        think = turn.split("<think>")[1].split("</think>")[0]
+        firsts["zoom" if "<tool_call>" in turn else "direct"].add(think.split()[0])
+        assert "px" not in think and "pixels" not in think
+    assert firsts["direct"] and firsts["zoom"] and not firsts["direct"] & firsts["zoom"]
+
+
+def test_unknown_thinking_wording_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="varied, terse"):
+        SynthConfig(thinking="chatty")

@@ -277,3 +277,23 @@ def test_a_run_made_with_older_reduced_frames_is_not_resumed_with_new_ones(
     (run_dir / "run.json").write_text(json.dumps(info))
     with pytest.raises(RunDirError, match="frames: 'reduced' -> 'reduced/2'"):
         _run(spec, run_dir)
+
+
+def test_retrained_weights_in_the_same_folder_are_not_resumed(tmp_path, data, synth_dir):
+    model = tmp_path / "model"
+    model.mkdir()
+    weights = model / "model.safetensors"
+    weights.write_bytes(bytes(range(256)) * 40_000)  # 10 MB: the fingerprint samples it
+    spec = EvalSpec(
+        benchmark=str(data), model=str(model), image_root=str(synth_dir), judge=False,
+        loop=LoopConfig(batch_size=2),
+    )  # fmt: skip
+    _run(spec, tmp_path / "run")
+    # The same bytes written again (a copy, a new timestamp) are the same model: it resumes.
+    weights.write_bytes(weights.read_bytes())
+    assert _run(spec, tmp_path / "run")["overall"]["n"] == 3
+    retrained = bytearray(weights.read_bytes())
+    retrained[len(retrained) // 2] ^= 0xFF  # one byte in the middle sample, size unchanged
+    weights.write_bytes(bytes(retrained))
+    with pytest.raises(RunDirError, match=r"model_weights: '[0-9a-f]{64}' -> '[0-9a-f]{64}'"):
+        _run(spec, tmp_path / "run")
