@@ -12,14 +12,16 @@ Per question, two greedy generations through the same backends ``cof eval`` uses
    second image instead, as the release does, and is COUNTED: ``fallback_rate`` and
    ``fallbacks`` by problem are in every summary.
 
-Reused from ``cof eval``: the benchmark reader (``eval.benchmarks``, every layout), the
-backends, the resumable result store and its settings check (``eval.store``), rule-based
-answer matching (``core.answers``). No judge: an answer no rule settles counts as wrong and
-is marked ``undecided``. With ``boxes`` (grounded annotations whose ids are the benchmark's,
-e.g. ``cof data scenes`` output), every record also says whether the ROI overlaps the
-target box: ``roi_overlap_rate`` (a fallback counts as no ROI, so as no overlap) and the IoU
-with the target. Images enter as frames (``core.zoom_step.make_frame``, bicubic): crops as
-LLaMA-Factory's CoF plugin sized them in training.
+Reused from ``cof eval``: the run spec's common part (``eval.spec.RunSpec``: benchmark,
+model, backend, and the settings they record), the benchmark reader (``eval.benchmarks``,
+every layout), the backends, the resumable result store and its settings check
+(``eval.store``), rule-based answer matching (``core.answers``). No judge: an answer no rule
+settles counts as wrong and is marked ``undecided``. With ``boxes`` (grounded annotations
+whose ids are the benchmark's, e.g. ``cof data scenes`` output), every record also says
+whether the ROI overlaps the target box: ``roi_overlap_rate`` (a fallback counts as no ROI,
+so as no overlap) and the IoU with the target. Images enter as frames
+(``core.zoom_step.make_frame``, bicubic): crops as LLaMA-Factory's CoF plugin sized them in
+training.
 """
 
 from __future__ import annotations
