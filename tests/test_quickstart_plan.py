@@ -161,3 +161,18 @@ def test_a_stage_that_raises_still_ends_in_a_summary(tmp_path, capsys, monkeypat
     captured = capsys.readouterr()
     assert "quickstart stopped: stage 'bad'" in captured.out
     assert "a worker died" in captured.err
+
+
+def test_run_stages_calls_before_each_stage_and_names_the_run_when_it_stops(tmp_path, capsys):
+    """``before`` sees each stage before it runs (SIFThinker writes the summary its report
+    stage reads); ``label`` names the run in the stop message."""
+    bad = ["data", "scenes", str(tmp_path / "o"), "--large-targets", "2"]
+    stages = [quickstart.Stage("list", ["ls"]), quickstart.Stage("bad", bad),
+              quickstart.Stage("never", ["ls"])]  # fmt: skip
+    seen = []
+    ok = quickstart.run_stages(
+        stages, label="probe quickstart", before=lambda s: seen.append((s.name, s.code))
+    )
+    assert ok is False and seen == [("list", None), ("bad", None)]
+    assert stages[0].code == 0 and stages[2].code is None
+    assert "probe quickstart stopped: stage 'bad' exited" in capsys.readouterr().out

@@ -164,6 +164,7 @@ def spec_from_args(args: argparse.Namespace):
     from cof_plugins.core.protocol import load_protocol
     from cof_plugins.eval.loop import LoopConfig
     from cof_plugins.eval.runner import EvalSpec, parse_sweep
+    from cof_plugins.eval.spec import backend_options
 
     protocol = args.protocol or "unified"
     method = load_protocol(protocol).method
@@ -180,18 +181,12 @@ def spec_from_args(args: argparse.Namespace):
         profile=args.profile, batch_size=args.batch_size, temperature=args.temperature,
         exact_frames=args.exact_frames,
     )  # fmt: skip
-    options: dict = {}
-    if args.backend == "openai":
-        options = {"url": args.url, "concurrency": args.concurrency}
-    elif args.backend == "transformers":
-        options = {"device": args.device, "dtype": args.dtype}
-    elif args.tensor_parallel_size:
-        options = {"engine_kwargs": {"tensor_parallel_size": args.tensor_parallel_size}}
     return EvalSpec(
         benchmark=args.data, model=args.model, backend=args.backend, format=args.format,
         image_root=args.image_root, limit=args.limit, skip_bad_rows=args.skip_bad_rows,
         loop=loop, sweep=parse_sweep(args.sweep), seed=args.seed, judge=not args.no_judge,
-        samples=args.samples, shuffle_options=args.shuffle_options, backend_options=options,
+        samples=args.samples, shuffle_options=args.shuffle_options,
+        backend_options=backend_options(args),
     )  # fmt: skip
 
 

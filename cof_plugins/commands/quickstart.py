@@ -94,11 +94,12 @@ def run(args: argparse.Namespace) -> int:
 
 @dataclass
 class Stage:
-    """One ``cof`` command; ``env`` is set while it runs (and printed with it)."""
+    """One ``cof`` command; ``env`` is set while it runs (and printed with it); ``artefact``
+    names what it makes (shown in the summary), ``code`` is its exit status (None: not run)."""
 
     name: str
     argv: list[str]
-    artefact: str
+    artefact: str = ""
     env: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     cpu_seconds: float = 0.0
@@ -110,9 +111,9 @@ class Stage:
         return f"{prefix}cof {shlex.join(self.argv)}"
 
 
-def command(template: str, **paths: str) -> list[str]:
+def command(template: str, **paths: str | os.PathLike[str]) -> list[str]:
     """argv from a command template whose {names} are paths (quoted, so spaces survive)."""
-    return shlex.split(template.format(**{k: shlex.quote(v) for k, v in paths.items()}))
+    return shlex.split(template.format(**{k: shlex.quote(str(v)) for k, v in paths.items()}))
 
 
 def _cpu() -> float:
@@ -146,12 +147,22 @@ def run_stage(stage: Stage, index: int, total: int) -> int:
     return stage.code
 
 
-def run_stages(stages: Sequence[Stage]) -> bool:
-    """Run in order; stop at the first failure with the command to rerun it alone."""
+def run_stages(
+    stages: Sequence[Stage],
+    *,
+    label: str = "quickstart",
+    before: Callable[[Stage], None] | None = None,
+) -> bool:
+    """Run in order; stop at the first failure with the command to rerun it alone.
+
+    ``label`` names the run in that message; ``before(stage)`` is called just before each
+    stage runs (SIFThinker's report stage reads a summary of the stages so far)."""
     for i, stage in enumerate(stages, 1):
+        if before is not None:
+            before(stage)
         if run_stage(stage, i, len(stages)) != 0:
             print(
-                f"\nquickstart stopped: stage '{stage.name}' exited {stage.code}; rerun it "
+                f"\n{label} stopped: stage '{stage.name}' exited {stage.code}; rerun it "
                 f"alone with: {stage.command}"
             )
             return False

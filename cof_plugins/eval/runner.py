@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from cof_plugins.core.protocol import load_protocol
-from cof_plugins.eval.backends import Backend, make_backend
-from cof_plugins.eval.benchmarks import Benchmark, Sample, format_errors, load_benchmark
-from cof_plugins.eval.fingerprint import weights_fingerprint
+from cof_plugins.eval.backends import Backend
+from cof_plugins.eval.benchmarks import Sample
 from cof_plugins.eval.frames import frames_setting
 from cof_plugins.eval.lock import RunLock
 from cof_plugins.eval.loop import LoopConfig, Trajectory, WorkItem, run_loop
 from cof_plugins.eval.scoring import make_judge, score
 from cof_plugins.eval.seeds import derive_seed
 from cof_plugins.eval.shuffle import apply_order, option_orders
+from cof_plugins.eval.spec import RUN_DEFAULTS, RunSpec
 from cof_plugins.eval.store import (
     ResultStore,
     RunDirError,
@@ -50,33 +50,22 @@ _VERSIONED = ("cof-plugins", "torch", "transformers", "vllm", "pillow", "numpy")
 # Loop fields that are not settings: throughput, and the frame flag (recorded resolved, as
 # the run's "frames" mode, whatever selected it).
 _RUNTIME_FIELDS = ("batch_size", "exact_frames")
-# Backend options that change results; the others (url, concurrency, device) do not.
-_RESULT_OPTIONS = {"transformers": ("dtype",), "vllm": (), "openai": ()}
 # What a run made before a setting existed implicitly used (flattened keys, see check_resume).
 SETTING_DEFAULTS = {
-    "samples": 1, "shuffle_options": 0, "skip_bad_rows": False, "loop.temperature": 0.0,
-    "frames": "exact", "backend_options.dtype": "auto",
+    **RUN_DEFAULTS, "samples": 1, "shuffle_options": 0, "loop.temperature": 0.0,
+    "frames": "exact",
 }  # fmt: skip
 
 
 @dataclass(frozen=True)
-class EvalSpec:
-    """What to evaluate and how; ``backend_options`` go to the backend's constructor."""
+class EvalSpec(RunSpec):
+    """What to evaluate (``RunSpec``: benchmark, model, backend) and how: CoF's loop."""
 
-    benchmark: str
-    model: str
-    backend: str = "transformers"
-    format: str = "auto"
-    image_root: str | None = None
-    limit: int | None = None
-    skip_bad_rows: bool = False
     loop: LoopConfig = field(default_factory=LoopConfig)
     sweep: tuple[int, ...] | None = None
-    seed: int = 0
     judge: bool = True
     samples: int = 1  # draws per question (Avg@k, pass@k); > 1 needs loop.temperature > 0
     shuffle_options: int = 0  # shuffled option orders per question, besides the original
-    backend_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -92,22 +81,12 @@ class EvalSpec:
     def settings(self) -> dict[str, Any]:
         """The result-changing settings, compared on resume."""
         loop = {k: v for k, v in self.loop.to_dict().items() if k not in _RUNTIME_FIELDS}
-        options = {
-            k: self.backend_options.get(k, "auto")
-            for k in _RESULT_OPTIONS.get(self.backend, ())
-        }  # fmt: skip
         return {
-            "benchmark": str(Path(self.benchmark).resolve()), "format": self.format,
-            "image_root": str(Path(self.image_root).resolve()) if self.image_root else None,
-            "limit": self.limit, "skip_bad_rows": self.skip_bad_rows, "model": self.model,
-            "backend": self.backend, "backend_options": options, "loop": loop,
+            **self.run_settings(), "loop": loop,
             "frames": frames_setting(self.loop.frame_spec().mode),
-            "sweep": list(self.sweep) if self.sweep else None, "seed": self.seed,
+            "sweep": list(self.sweep) if self.sweep else None,
             "samples": self.samples, "shuffle_options": self.shuffle_options,
             "judge": self.judge,
-            # The weights, not only their path: retraining into the same folder must not
-            # resume a run made with the old weights.
-            "model_weights": weights_fingerprint(self.model),
             # The text itself, not just its name: a resume with an edited protocol file
             # would mix two prompts in one run.
             "protocol_sha256": load_protocol(self.loop.protocol).digest,
@@ -180,7 +159,7 @@ def run_eval(
     with RunLock(run_dir):
         store = ResultStore(run_dir)
         resumed = check_resume(run_dir, settings, SETTING_DEFAULTS)
-        bench = _load(spec)
+        bench = spec.load()
         work = pending_work(bench.samples, spec, store.done)
         if work:
             _session(spec, bench, work, store, run_dir, resumed, backend, judge, progress,
@@ -190,26 +169,10 @@ def run_eval(
     return summary
 
 
-def _load(spec: EvalSpec) -> Benchmark:
-    """The benchmark with absolute paths, so stored image references work from anywhere."""
-    root = str(Path(spec.image_root).resolve()) if spec.image_root else None
-    bench = load_benchmark(
-        Path(spec.benchmark).resolve(), spec.format, image_root=root, limit=spec.limit,
-        skip_bad_rows=spec.skip_bad_rows,
-    )  # fmt: skip
-    if bench.skipped:
-        print(
-            f"--skip-bad-rows: {len(bench.skipped)} bad row(s) left out:\n  "
-            + format_errors(bench.skipped),
-            file=sys.stderr,
-        )
-    return bench
-
-
 def _session(spec, bench, work, store, run_dir, resumed, backend, judge, progress, on_batch):
     """Load the model, run the missing work, record the session in run.json."""
     owned = backend is None
-    backend = backend or make_backend(spec.backend, model=spec.model, **_backend_kwargs(spec))
+    backend = backend or spec.make_backend(spec.loop.budget, spec.loop.max_images)
     try:
         judge = judge if judge is not None else make_judge(spec.judge)
         info = _run_info(spec, bench, backend, run_dir if resumed else None)
@@ -237,16 +200,6 @@ def _evaluate(work, backend, spec: EvalSpec, store: ResultStore, judge, progress
 
     run_loop(work, backend, loop, finished, total=len(work), progress=progress,
              resolutions=spec.sweep or None)  # fmt: skip
-
-
-def _backend_kwargs(spec: EvalSpec) -> dict[str, Any]:
-    kwargs = dict(spec.backend_options)
-    kwargs.setdefault("seed", spec.seed)
-    if spec.backend in ("transformers", "vllm"):
-        kwargs.setdefault("budget", spec.loop.budget)
-    if spec.backend == "vllm":
-        kwargs.setdefault("max_images", spec.loop.max_images)
-    return kwargs
 
 
 def _run_info(spec, bench, backend, previous_dir) -> dict[str, Any]:

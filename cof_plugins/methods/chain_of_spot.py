@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import shlex
 import statistics
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from cof_plugins.assets import recipes_dir
+from cof_plugins.commands.quickstart import Stage, command, run_stages, stage_rows, write_summary
 from cof_plugins.testbed.tiny_model import TINY_BUDGET
 
 METHOD = "chain-of-spot"
@@ -74,19 +72,6 @@ class CosQuickstartConfig:
         return cls(**options)
 
 
-@dataclass
-class Stage:
-    name: str
-    argv: list[str]
-    seconds: float = 0.0
-    exit: int | None = None
-
-
-def _cmd(template: str, **paths: Path | str) -> list[str]:
-    """argv from a command template whose {names} are paths (quoted, so spaces survive)."""
-    return shlex.split(template.format(**{k: shlex.quote(str(v)) for k, v in paths.items()}))
-
-
 def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
     """Every stage as a ``cof`` argv."""
     model, data = out / "model", out / "data"
@@ -95,21 +80,21 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
     stages = [
         Stage(
             "tiny model",
-            _cmd(
+            command(
                 f"tiny-model {{m}} --family {FAMILY} --size {cfg.model_size} --seed {cfg.seed}",
                 m=model / "base",
             ),
         ),
         Stage(
             "train scenes",
-            _cmd(
+            command(
                 f"data scenes {{d}} -n {cfg.train_samples} --sizes {cfg.sizes} --seed {cfg.seed}",
                 d=data / "scenes",
             ),
         ),
         Stage(
             "held-out scenes",
-            _cmd(
+            command(
                 f"data scenes {{d}} -n {cfg.eval_samples} --sizes "
                 f"{cfg.sizes} --seed {cfg.seed + 1} --vstar",
                 d=data / "heldout",
@@ -117,7 +102,7 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
         ),
         Stage(
             "rows",
-            _cmd(
+            command(
                 f"data chain-of-spot --from {{a}} --out {{o}} --protocol "
                 f"{cfg.protocol} --family {FAMILY} {PIXELS} {shape} --seed "
                 f"{cfg.seed} --overwrite",
@@ -127,7 +112,7 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
         ),
         Stage(
             "sft",
-            _cmd(
+            command(
                 f"sft {{r}} model_name_or_path={{b}} dataset_dir=cof:{{d}} "
                 f"output_dir={{o}} max_steps={cfg.steps} learning_rate={cfg.lr} "
                 f"per_device_train_batch_size={cfg.batch_size}",
@@ -139,7 +124,7 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
         ),
         Stage(
             "export sft",
-            _cmd(
+            command(
                 "export --adapter {a} --base {b} --out {o} --overwrite",
                 a=out / "sft",
                 b=model / "base",
@@ -151,7 +136,7 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
         stages.append(
             Stage(
                 f"eval {name}",
-                _cmd(
+                command(
                     f"eval --method {METHOD} --data {{d}} --boxes {{b}} --model {{m}} "
                     f"--run-dir {{o}} --protocol {cfg.protocol} --family {FAMILY} {PIXELS} "
                     "--no-progress",
@@ -163,25 +148,12 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
             )
         )
     runs = " ".join("{" + name + "}" for name in MODELS)
-    report = _cmd(
+    report = command(
         f"report {runs} -o {{o}}",
         o=out / "report",
         **{name: out / "eval" / name for name in MODELS},
     )
     return [*stages, Stage("report", report)]
-
-
-def _run(stage: Stage, index: int, total: int) -> int:
-    from cof_plugins.cli import main
-
-    print(f"\n[{index}/{total}] {stage.name}: cof {shlex.join(stage.argv)}", flush=True)
-    start = time.perf_counter()
-    try:
-        stage.exit = main(stage.argv)
-    except SystemExit as exc:  # argparse and commands that exit
-        stage.exit = exc.code if isinstance(exc.code, int) else 1
-    stage.seconds = time.perf_counter() - start
-    return stage.exit
 
 
 def run_chain_of_spot(
@@ -196,67 +168,37 @@ def run_chain_of_spot(
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     stages = plan(out, cfg)
-    wall, cpu = time.perf_counter(), _cpu_seconds()
-    for i, stage in enumerate(stages, 1):
-        if _run(stage, i, len(stages)) != 0:
-            print(
-                f"\nChain-of-Spot quickstart stopped at '{stage.name}' (exit {stage.exit}); "
-                f"rerun it alone with: cof {shlex.join(stage.argv)}"
-            )
-            break
-    timing = {
-        "wall_s": round(time.perf_counter() - wall, 1),
-        "cpu_s": round(_cpu_seconds() - cpu, 1),
-        "cpus": os.cpu_count(),
-    }
-    summary = write_summary(out, stages, cfg, timing)
+    run_stages(stages, label="Chain-of-Spot quickstart")
+    summary = summarise(out, stages, cfg)
+    write_summary(out, summary)
     _print(summary, out)
     return summary
 
 
-def _cpu_seconds() -> float:
-    """CPU seconds of this process (all its threads) and of children it waited for."""
-    own, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def write_summary(
-    out: Path, stages: list[Stage], cfg: CosQuickstartConfig, timing: dict[str, Any]
-) -> dict[str, Any]:
-    """``out/summary.json``, written atomically; the rates the report shows are in ``rates``."""
+def summarise(out: Path, stages: list[Stage], cfg: CosQuickstartConfig) -> dict[str, Any]:
+    """What ``out/summary.json`` holds; the rates the report shows are in ``rates``."""
     evals = {}
     for name in MODELS:
         path = out / "eval" / name / "summary.json"
         if path.is_file():
             evals[name] = json.loads(path.read_text(encoding="utf-8"))
     sft = evals.get("sft", {})
-    summary = {
+    return {
         "method": METHOD,
-        "ok": all(s.exit == 0 for s in stages),
+        "ok": all(s.code == 0 for s in stages),
         "settings": asdict(cfg),
-        "time": timing,
-        "stages": [
-            {
-                "stage": s.name,
-                "command": "cof " + shlex.join(s.argv),
-                "seconds": round(s.seconds, 1),
-                "exit": s.exit,
-            }
-            for s in stages
-        ],
+        "time": {
+            "wall_s": round(sum(s.seconds for s in stages), 1),
+            "cpu_s": round(sum(s.cpu_seconds for s in stages), 1),
+            "cpus": os.cpu_count(),
+        },
+        "stages": stage_rows(stages),
         "eval": evals,
         "rates": {k: sft.get(k) for k in ("roi_overlap_rate", "accuracy", "fallback_rate")},
         "target_roi_overlap": TARGET_ROI_OVERLAP,
         "baseline_centre_box_overlap": centre_box_baseline(out / "data"),
         "report": str(out / "report" / "report.html"),
     }
-    tmp = out / f".summary.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "summary.json")
-    return summary
 
 
 def centre_box_baseline(data: Path) -> float | None:
@@ -311,7 +253,6 @@ def run_chain_of_spot_quickstart(out_dir: Path, options: dict[str, Any]) -> dict
     overlap = rates.get("sft", {}).get("roi_overlap")
     return {
         **summary,
-        "stages": [{"artefact": "", "cpu_seconds": 0.0, **row} for row in summary["stages"]],
         "rates": rates,
         "thresholds": {"roi_overlap": floor},
         "bar_met": overlap is not None and overlap >= floor,

@@ -12,14 +12,16 @@ Per question, two greedy generations through the same backends ``cof eval`` uses
    second image instead, as the release does, and is COUNTED: ``fallback_rate`` and
    ``fallbacks`` by problem are in every summary.
 
-Reused from ``cof eval``: the benchmark reader (``eval.benchmarks``, every layout), the
-backends, the resumable result store and its settings check (``eval.store``), rule-based
-answer matching (``core.answers``). No judge: an answer no rule settles counts as wrong and
-is marked ``undecided``. With ``boxes`` (grounded annotations whose ids are the benchmark's,
-e.g. ``cof data scenes`` output), every record also says whether the ROI overlaps the
-target box: ``roi_overlap_rate`` (a fallback counts as no ROI, so as no overlap) and the IoU
-with the target. Images enter as frames (``core.zoom_step.make_frame``, bicubic): crops as
-LLaMA-Factory's CoF plugin sized them in training.
+Reused from ``cof eval``: the run spec's common part (``eval.spec.RunSpec``: benchmark,
+model, backend, and the settings they record), the benchmark reader (``eval.benchmarks``,
+every layout), the backends, the resumable result store and its settings check
+(``eval.store``), rule-based answer matching (``core.answers``). No judge: an answer no rule
+settles counts as wrong and is marked ``undecided``. With ``boxes`` (grounded annotations
+whose ids are the benchmark's, e.g. ``cof data scenes`` output), every record also says
+whether the ROI overlaps the target box: ``roi_overlap_rate`` (a fallback counts as no ROI,
+so as no overlap) and the IoU with the target. Images enter as frames
+(``core.zoom_step.make_frame``, bicubic): crops as LLaMA-Factory's CoF plugin sized them in
+training.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import statistics
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +40,10 @@ from cof_plugins.core.atomic import write_json
 from cof_plugins.core.cos import Box, RoiFrame, box_iou, load_cos_protocol, overlaps, parse_roi
 from cof_plugins.core.frame import PixelBudget, get_family
 from cof_plugins.core.zoom_step import make_frame
-from cof_plugins.eval.backends import Backend, Request, make_backend
-from cof_plugins.eval.benchmarks import Sample, load_benchmark
+from cof_plugins.eval.backends import Backend, Request
+from cof_plugins.eval.benchmarks import Sample
 from cof_plugins.eval.lock import RunLock
+from cof_plugins.eval.spec import RUN_DEFAULTS, RunSpec, backend_options
 from cof_plugins.eval.store import ResultStore, check_resume, check_run_dir, write_run_info
 
 SUMMARY = "summary.json"
@@ -48,16 +51,10 @@ METHOD = "chain-of-spot"
 
 
 @dataclass(frozen=True)
-class CosEvalSpec:
-    """What to evaluate; ``settings()`` must match when a run directory is resumed."""
+class CosEvalSpec(RunSpec):
+    """What to evaluate (``RunSpec``: benchmark, model, backend) and Chain-of-Spot's
+    settings; ``settings()`` must match when a run directory is resumed."""
 
-    benchmark: str
-    model: str
-    backend: str = "transformers"
-    format: str = "auto"
-    image_root: str | None = None
-    limit: int | None = None
-    skip_bad_rows: bool = False
     boxes: str | None = None  # grounded annotations (id, bbox) for the ROI overlap
     protocol: str = "chain-of-spot"
     family: str = "qwen2_5_vl"
@@ -65,8 +62,6 @@ class CosEvalSpec:
     max_pixels: int = 3840 * 3840
     max_new_tokens: int = 128  # per turn, the release's (model_vqa_loader_CoS.py)
     batch_size: int = 8
-    seed: int = 0
-    backend_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         get_family(self.family)
@@ -79,15 +74,17 @@ class CosEvalSpec:
         return PixelBudget(self.min_pixels, self.max_pixels)
 
     def settings(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("batch_size", "backend_options")}
-        out.update(
-            method=METHOD,
-            benchmark=str(Path(self.benchmark).resolve()),
-            protocol_sha256=load_cos_protocol(self.protocol).protocol.digest,
-        )
-        if self.boxes:
-            out["boxes"] = str(Path(self.boxes).resolve())
-        return out
+        return {
+            **self.run_settings(),
+            "method": METHOD,
+            "boxes": str(Path(self.boxes).resolve()) if self.boxes else None,
+            "protocol": self.protocol,
+            "family": self.family,
+            "min_pixels": self.min_pixels,
+            "max_pixels": self.max_pixels,
+            "max_new_tokens": self.max_new_tokens,
+            "protocol_sha256": load_cos_protocol(self.protocol).protocol.digest,
+        }
 
 
 def load_targets(path: str | Path | None) -> dict[str, Box]:
@@ -111,13 +108,7 @@ def run_cos_eval(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate what ``run_dir`` still lacks; write and return the summary."""
-    bench = load_benchmark(
-        spec.benchmark,
-        spec.format,
-        image_root=spec.image_root,
-        limit=spec.limit,
-        skip_bad_rows=spec.skip_bad_rows,
-    )
+    bench = spec.load()
     targets = load_targets(spec.boxes)
     check_run_dir(run_dir)
     with RunLock(run_dir):
@@ -125,12 +116,12 @@ def run_cos_eval(
 
 
 def _run_locked(spec, run_dir, bench, targets, backend, progress) -> dict[str, Any]:
-    resumed = check_resume(run_dir, spec.settings())
+    resumed = check_resume(run_dir, spec.settings(), RUN_DEFAULTS)
     store = ResultStore(run_dir)
     todo = [s for s in bench.samples if _key(s) not in store.done]
     if todo:
         owned = backend is None
-        backend = backend or make_backend(spec.backend, model=spec.model, **_kwargs(spec))
+        backend = backend or spec.make_backend(spec.budget, max_images=2)
         if not resumed:
             write_run_info(
                 run_dir,
@@ -148,16 +139,6 @@ def _run_locked(spec, run_dir, bench, targets, backend, progress) -> dict[str, A
     summary = summarize(store.records)
     write_json(Path(run_dir) / SUMMARY, summary)
     return summary
-
-
-def _kwargs(spec: CosEvalSpec) -> dict[str, Any]:
-    kwargs = dict(spec.backend_options)
-    kwargs.setdefault("seed", spec.seed)
-    if spec.backend in ("transformers", "vllm"):
-        kwargs.setdefault("budget", spec.budget)
-    if spec.backend == "vllm":
-        kwargs.setdefault("max_images", 2)
-    return kwargs
 
 
 def _key(sample: Sample) -> str:
@@ -352,7 +333,7 @@ def run_from_args(args: Any) -> int:
             max_new_tokens=args.max_new_tokens or 128,
             batch_size=args.batch_size,
             seed=args.seed,
-            backend_options=_backend_options(args),
+            backend_options=backend_options(args),
         )
         summary = run_cos_eval(spec, args.run_dir, progress=not args.no_progress)
     except (BenchmarkError, RunDirError, BackendUnavailable, ValueError, OSError) as exc:
@@ -361,16 +342,6 @@ def run_from_args(args: Any) -> int:
     print(format_summary(summary))
     print(f"results in {args.run_dir}; `cof report {args.run_dir} -o REPORT_DIR` for a report")
     return 0
-
-
-def _backend_options(args: Any) -> dict[str, Any]:
-    if args.backend == "openai":
-        return {"url": args.url, "concurrency": args.concurrency}
-    if args.backend == "transformers":
-        return {"device": args.device, "dtype": args.dtype}
-    if args.tensor_parallel_size:
-        return {"engine_kwargs": {"tensor_parallel_size": args.tensor_parallel_size}}
-    return {}
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +108,29 @@ def test_roi_then_crop_fallbacks_counted_and_overlap_scored(scenes, tmp_path):
     with pytest.raises(RunDirError, match="protocol"):
         run_cos_eval(_spec(scenes, protocol="chain-of-spot-native"), tmp_path / "run",
                      backend=again, progress=False)  # fmt: skip
+
+
+def test_settings_are_recorded_as_cof_eval_records_them(scenes, tmp_path, monkeypatch):
+    """The shared part (eval.spec.RunSpec): absolute paths, the backend options that change
+    results; a run stored before those options were recorded still resumes."""
+    script, _ = _script(scenes)
+    monkeypatch.chdir(scenes)
+    spec = _spec(scenes, image_root=".", backend_options={"dtype": "float32"})
+    run = tmp_path / "run"
+    run_cos_eval(spec, run, backend=Scripted(script), progress=False)
+    info = json.loads((run / "run.json").read_text())
+    settings = info["settings"]
+    assert settings["image_root"] == str(scenes) and settings["method"] == "chain-of-spot"
+    assert settings["backend_options"] == {"dtype": "float32"}
+    assert all(Path(r["image"]["path"]).is_absolute() for r in _records(run))
+    with pytest.raises(RunDirError, match=r"backend_options\.dtype: 'float32' -> 'bfloat16'"):
+        run_cos_eval(_spec(scenes, image_root=".", backend_options={"dtype": "bfloat16"}),
+                     run, backend=Scripted(script), progress=False)  # fmt: skip
+    del settings["backend_options"]
+    (run / "run.json").write_text(json.dumps(info))
+    again = Scripted(script)
+    run_cos_eval(_spec(scenes, image_root="."), run, backend=again, progress=False)
+    assert again.requests == []
 
 
 def _records(run):

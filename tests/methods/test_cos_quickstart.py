@@ -12,6 +12,7 @@ import json
 import pytest
 
 pytestmark = pytest.mark.slow
+ROW_KEYS = {"stage", "command", "artefact", "seconds", "cpu_seconds", "exit"}
 
 
 def test_chain_of_spot_quickstart_runs_every_stage(tmp_path):
@@ -25,6 +26,12 @@ def test_chain_of_spot_quickstart_runs_every_stage(tmp_path):
     failed = [s for s in summary["stages"] if s["exit"] != 0]
     assert code == 0 and summary["ok"] and not failed, failed
     assert summary["thresholds"] == {"roi_overlap": 50.0}
+    # Stage rows in the registry's shape (commands.quickstart.stage_rows), each one timed.
+    rows = summary["stages"]
+    assert all(set(r) == ROW_KEYS for r in rows), rows[0]
+    sft = next(r for r in rows if r["stage"] == "sft")
+    assert sft["cpu_seconds"] > 0 and sft["command"].startswith("cof sft ")
+    assert summary["time"]["cpu_s"] == pytest.approx(sum(r["cpu_seconds"] for r in rows), abs=1)
     assert set(summary["rates"]) == {"base", "sft"}
     base = summary["eval"]["base"]
     # A random model writes no readable ROI: every question falls back to the whole image.

@@ -19,6 +19,11 @@ def test_sifthinker_quickstart_runs_and_learns_the_opening_of_the_format(tmp_pat
     assert code == 0 and summary["ok"] and not failed, failed
     # The registry's shape: rates in percent, the bar on well-formed areas after SFT and RL.
     assert summary["thresholds"] == {"areas_well_formed": 50.0}
+    # Stage rows in the registry's shape (commands.quickstart.stage_rows), each one timed.
+    keys = {"stage", "command", "artefact", "seconds", "cpu_seconds", "exit"}
+    assert all(set(r) == keys for r in summary["stages"]), summary["stages"][0]
+    rl = next(r for r in summary["stages"] if r["stage"] == "rl")
+    assert rl["cpu_seconds"] > 0 and rl["command"].startswith("cof rl sifthinker_tiny_cpu ")
     tuned = [summary["rates"][m]["areas_well_formed"] for m in ("sft", "rl")]
     assert summary["bar_met"] == all(r >= 50.0 for r in tuned)
     base, sft, rl = (summary["eval"][name] for name in ("base", "sft", "rl"))

@@ -20,13 +20,12 @@ held-out questions after SFT) beside answer accuracy, IoU and depth agreement.
 from __future__ import annotations
 
 import json
-import shlex
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cof_plugins.assets import recipes_dir
+from cof_plugins.commands.quickstart import Stage, command, run_stages, stage_rows, write_summary
 from cof_plugins.testbed.tiny_model import TINY_BUDGET
 
 FAMILY = "qwen2_5_vl"
@@ -34,14 +33,6 @@ PIXELS = f"--min-pixels {TINY_BUDGET.min_pixels} --max-pixels {TINY_BUDGET.max_p
 MODELS = ("base", "sft", "rl")
 # What the quickstart aims at: well-formed areas on at least half of the held-out questions.
 TARGET_AREAS_RATE = 0.5
-
-
-@dataclass
-class Stage:
-    name: str
-    argv: list[str]
-    seconds: float = 0.0
-    exit: int | None = None
 
 
 @dataclass
@@ -57,11 +48,6 @@ class QuickstartConfig:
     decimals: int = 2
 
 
-def _cmd(template: str, **paths: Path) -> list[str]:
-    """argv from a command template whose {names} are paths (quoted, so spaces survive)."""
-    return shlex.split(template.format(**{k: shlex.quote(str(v)) for k, v in paths.items()}))
-
-
 def plan(out: Path, cfg: QuickstartConfig) -> list[Stage]:
     """Every stage as a ``cof`` argv."""
     model, data = out / "model", out / "data"
@@ -75,30 +61,30 @@ def plan(out: Path, cfg: QuickstartConfig) -> list[Stage]:
         "trainer.logger=[console]"
     )
     stages = [
-        Stage("tiny model", _cmd(f"tiny-model {{m}} --size small --method sifthinker "
-                                 f"--family {FAMILY}", m=model / "base")),
-        Stage("train data", _cmd(f"data sif {{d}} -n {cfg.train_samples} --seed {cfg.seed} "
-                                 f"{data_flags}", d=data / "train")),
-        Stage("held-out data", _cmd(f"data sif {{d}} -n {cfg.eval_samples} --seed "
-                                    f"{cfg.seed + 1} {data_flags}", d=data / "heldout")),
-        Stage("sft", _cmd(f"sft {{r}} model_name_or_path={{b}} dataset_dir=cof:{{d}} "
-                          f"output_dir={{o}} max_steps={cfg.sft_steps} "
-                          f"learning_rate={cfg.sft_lr}",
-                          r=sft_recipe, b=model / "base", d=data / "train", o=out / "sft")),
-        Stage("export sft", _cmd("export --adapter {a} --base {b} --out {o}",
-                                 a=out / "sft", b=model / "base", o=model / "sft")),
-        Stage("rl", _cmd("rl sifthinker_tiny_cpu actor_rollout_ref.model.path={m} "
-                         "data.train_files={t} data.val_files={v} "
-                         f"trainer.default_local_dir={{o}} trainer.rollout_data_dir={{r}} "
-                         f"{rl_overrides}",
-                         m=model / "sft", t=data / "train" / "rl.parquet",
-                         v=data / "heldout" / "rl.parquet", o=out / "rl",
-                         r=out / "rl_rollouts")),
-        Stage("export rl", _cmd(f"export --rl-checkpoint {{c}} --out {{o}} {PIXELS}",
-                                c=out / "rl", o=model / "rl")),
+        Stage("tiny model", command(f"tiny-model {{m}} --size small --method sifthinker "
+                                    f"--family {FAMILY}", m=model / "base")),
+        Stage("train data", command(f"data sif {{d}} -n {cfg.train_samples} --seed {cfg.seed} "
+                                    f"{data_flags}", d=data / "train")),
+        Stage("held-out data", command(f"data sif {{d}} -n {cfg.eval_samples} --seed "
+                                       f"{cfg.seed + 1} {data_flags}", d=data / "heldout")),
+        Stage("sft", command(f"sft {{r}} model_name_or_path={{b}} dataset_dir=cof:{{d}} "
+                             f"output_dir={{o}} max_steps={cfg.sft_steps} "
+                             f"learning_rate={cfg.sft_lr}",
+                             r=sft_recipe, b=model / "base", d=data / "train", o=out / "sft")),
+        Stage("export sft", command("export --adapter {a} --base {b} --out {o}",
+                                    a=out / "sft", b=model / "base", o=model / "sft")),
+        Stage("rl", command("rl sifthinker_tiny_cpu actor_rollout_ref.model.path={m} "
+                            "data.train_files={t} data.val_files={v} "
+                            f"trainer.default_local_dir={{o}} trainer.rollout_data_dir={{r}} "
+                            f"{rl_overrides}",
+                            m=model / "sft", t=data / "train" / "rl.parquet",
+                            v=data / "heldout" / "rl.parquet", o=out / "rl",
+                            r=out / "rl_rollouts")),
+        Stage("export rl", command(f"export --rl-checkpoint {{c}} --out {{o}} {PIXELS}",
+                                   c=out / "rl", o=model / "rl")),
     ]  # fmt: skip
     for name in MODELS:
-        argv = _cmd(
+        argv = command(
             f"sif eval --model {{m}} --data {{d}} --run-dir {{o}} --max-new-tokens "
             f"{cfg.max_new_tokens} {PIXELS}",
             m=model / name,
@@ -107,7 +93,7 @@ def plan(out: Path, cfg: QuickstartConfig) -> list[Stage]:
         )
         stages.append(Stage(f"eval {name}", argv))
     runs = " ".join(f"{name}={{{name}}}" for name in MODELS)
-    report = _cmd(
+    report = command(
         f"sif report {runs} --data {{d}} --summary {{s}} -o {{o}}",
         d=data / "heldout",
         s=out / "summary.json",
@@ -117,68 +103,40 @@ def plan(out: Path, cfg: QuickstartConfig) -> list[Stage]:
     return [*stages, Stage("report", report)]
 
 
-def _run(stage: Stage, index: int, total: int) -> int:
-    from cof_plugins.cli import main
-
-    print(f"\n[{index}/{total}] {stage.name}: cof {shlex.join(stage.argv)}", flush=True)
-    start = time.perf_counter()
-    try:
-        stage.exit = main(stage.argv)
-    except SystemExit as exc:
-        stage.exit = exc.code if isinstance(exc.code, int) else 1
-    stage.seconds = time.perf_counter() - start
-    return stage.exit
-
-
 def run_sifthinker_quickstart(out: str | Path, cfg: QuickstartConfig | None = None) -> int:
     """Run every stage; returns 0 when all succeeded. ``out/summary.json`` is always written."""
     cfg = cfg or QuickstartConfig()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     stages = plan(out, cfg)
-    started = time.perf_counter()
-    code = 0
-    for i, stage in enumerate(stages, 1):
-        if stage.name == "report":
-            write_summary(out, stages, cfg, time.perf_counter() - started)
-        if _run(stage, i, len(stages)) != 0:
-            print(f"\nSIFThinker quickstart stopped at '{stage.name}' (exit {stage.exit}); "
-                  f"rerun it alone with: cof {shlex.join(stage.argv)}")  # fmt: skip
-            code = 1
-            break
-    summary = write_summary(out, stages, cfg, time.perf_counter() - started)
+
+    def before(stage: Stage) -> None:
+        if stage.name == "report":  # `cof sif report --summary` shows the stages so far
+            write_summary(out, summarise(out, stages, cfg))
+
+    ok = run_stages(stages, label="SIFThinker quickstart", before=before)
+    summary = summarise(out, stages, cfg)
+    write_summary(out, summary)
     _print(summary, out)
-    return code
+    return 0 if ok else 1
 
 
-def write_summary(out: Path, stages: list[Stage], cfg: QuickstartConfig, total: float) -> dict:
-    """``out/summary.json``: stages, settings, and each model's evaluation summary."""
+def summarise(out: Path, stages: list[Stage], cfg: QuickstartConfig) -> dict[str, Any]:
+    """What ``out/summary.json`` holds: stages, settings, and each model's evaluation."""
     evals: dict[str, Any] = {}
     for name in MODELS:
         path = out / "eval" / name / "summary.json"
         if path.is_file():
             evals[name] = json.loads(path.read_text(encoding="utf-8"))
-    summary = {
+    return {
         "method": "sifthinker",
-        "seconds": round(total, 1),
+        "seconds": round(sum(s.seconds for s in stages), 1),
         "settings": asdict(cfg),
         "target_areas_well_formed": TARGET_AREAS_RATE,
-        "stages": [
-            {
-                "stage": s.name,
-                "command": "cof " + shlex.join(s.argv),
-                "seconds": round(s.seconds, 1),
-                "exit": s.exit,
-            }
-            for s in stages
-        ],
+        "stages": stage_rows(stages),
         "eval": evals,
         "rl_rollouts": rollout_summary(out / "rl_rollouts"),
     }
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out / "summary.json")
-    return summary
 
 
 def rollout_summary(folder: Path) -> list[dict[str, Any]]:
@@ -245,7 +203,6 @@ def run_sifthinker(out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
     return {
         **summary,
         "ok": code == 0,
-        "stages": [{"artefact": "", "cpu_seconds": 0.0, **row} for row in summary["stages"]],
         "rates": rates,
         "thresholds": {"areas_well_formed": floor},
         "bar_met": bool(tuned) and all(rate >= floor for rate in tuned),
