@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -65,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     stages = plan.stages
     if args.reuse:
         stages = [s for s in stages if not (s.name in DATA_STAGES and Path(s.artefact).exists())]
+        # The figures must come from this run's model: an earlier evaluation in --out (this
+        # bench's own output) would otherwise be refused on resume (other weights).
+        for stage in stages:
+            if (
+                stage.name in {f"eval {m}" for m in settings.models}
+                and Path(stage.artefact).is_dir()
+            ):
+                print(f"--reuse: removing the earlier evaluation {stage.artefact}")
+                shutil.rmtree(stage.artefact)
     ok = run_stages(stages)
     rows = stage_rows(stages)
     print("\nsettings:", json.dumps(dataclasses.asdict(settings)))
