@@ -24,8 +24,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from cof_plugins.commands.quickstart_cof import CofSettings
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 RUNS = ("base", "sft", "rl")
+EVAL_QUESTIONS = CofSettings().eval_samples
 FLOOR = 50.0  # percent, the issue's "at least half"; the README quotes the measured rates
 
 
@@ -90,7 +93,7 @@ def test_trajectories_mix_direct_answers_and_zooms(run):
 
 
 def test_the_summary_holds_the_bar_and_says_whether_it_is_met(run):
-    """Issue 16's bar (valid zooms on at least half of the illegible questions, direct
+    """The bar (valid zooms on at least half of the illegible questions, direct
     answers on at least half of the legible ones, after SFT and after RL) is in the summary,
     and ``bar_met`` is the truth about the rates next to it."""
     _, out = run
@@ -224,10 +227,10 @@ def test_report_tables_agree_with_the_eval_results(run):
         accuracy = round(100 * sum(bool(r["correct"]) for r in scored) / len(scored), 2)
         zoom = round(sum(r.get("zoom_calls", 0) for r in results) / len(results), 3)
         well_formed = round(100 * sum(bool(r.get("format_ok")) for r in results) / len(results), 2)
-        assert len(results) == summary["n"] == 16
+        assert len(results) == summary["n"] == EVAL_QUESTIONS
         assert (summary["accuracy"], summary["format_ok"]) == (accuracy, well_formed)
         assert summary["zoom_calls"] == pytest.approx(zoom, abs=1e-3)
-        assert rows["samples"][k] == "16"
+        assert rows["samples"][k] == str(EVAL_QUESTIONS)
         # "12.50 [0.0, 31.2]": the accuracy, then its 95% interval
         assert rows["accuracy (%) [95% CI]"][k].split(" [")[0] == _cell(float(accuracy))
         assert rows["format ok (%)"][k] == _cell(float(well_formed))

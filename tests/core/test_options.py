@@ -121,7 +121,7 @@ ADVERSARIAL = {
 
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
 def test_linear_time_on_one_megabyte(name):
-    """Issue 15: the old splitter was a regex blow-up. Best of three runs, well under 100 ms."""
+    """The old splitter was a regex blow-up. Best of three runs, well under 100 ms."""
     text = ADVERSARIAL[name]
     best = float("inf")
     for _ in range(3):

@@ -34,10 +34,21 @@ def _many_annotations(tmp_path: Path, n: int = ROWS) -> Path:
     return path
 
 
+def _default_sigint() -> None:
+    # A suite started in the background by a shell without job control (`cmd &` inside a
+    # script) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # handler: the command would finish as if Ctrl-C never came. A terminal's Ctrl-C
+    # reaches a command with the default disposition; give the child that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "cof_plugins.cli", *args]
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,
+    )  # fmt: skip
 
 
 def _wait_for_partial(proc: subprocess.Popen, folder: Path, timeout: float = 120) -> Path:
