@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-def test_sifthinker_quickstart_runs_and_learns_the_opening_of_the_format(tmp_path):
+def test_sifthinker_quickstart_runs_and_learns_the_format(tmp_path):
     from cof_plugins.cli import main
 
     out = tmp_path / "sif"
@@ -28,10 +28,11 @@ def test_sifthinker_quickstart_runs_and_learns_the_opening_of_the_format(tmp_pat
     assert summary["bar_met"] == all(r >= 50.0 for r in tuned)
     base, sft, rl = (summary["eval"][name] for name in ("base", "sft", "rl"))
     assert base["n"] == sft["n"] == rl["n"] == summary["settings"]["eval_samples"]
-    # A random tiny model writes no SIFThinker reply. The fine-tuned ones learn the opening
-    # of the format: every reply starts with a parseable area and ends with an answer (the
-    # bar, every area of a reply well formed, is not reached yet: README, SIFThinker).
+    # A random tiny model writes no SIFThinker reply. The fine-tuned ones meet the bar:
+    # every area of the reply well formed on at least half of the held-out questions, and
+    # replies that open with a parseable area and end with an answer.
     assert base["areas_well_formed"] == 0.0 and opens_with_an_area(out, "base") == 0.0
+    assert summary["bar_met"] and min(tuned) >= 50.0, summary["rates"]
     assert opens_with_an_area(out, "sft") >= 0.75 and opens_with_an_area(out, "rl") >= 0.75
     # The RL stage really trained through verl: its merged checkpoint was evaluated.
     assert (out / "model" / "rl" / "config.json").is_file()
