@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from cof_plugins.core.frame import FAMILIES, PixelBudget
+from cof_plugins.data.thinking import WORDINGS
 
 COORDS = ("abs", "rel1000", "rel1")
 PROTOCOL_HELP = "protocol preset name (cof ls) or your own YAML file (core.protocol)"
@@ -158,7 +159,7 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--thinking",
         default="varied",
-        choices=["varied", "terse"],
+        choices=WORDINGS,
         help="varied phrasings (default) or one short sentence per step, no pixel counts",
     )
     p.add_argument("--limit", type=int, help="only the first N annotations")

@@ -69,10 +69,7 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         get_family(self.family)
-        if self.thinking not in thinking.WORDINGS:
-            raise ValueError(
-                f"thinking must be one of {', '.join(thinking.WORDINGS)}, got {self.thinking!r}"
-            )
+        thinking.phrasings(self.thinking)  # a bad wording fails before any row
         check_layout(self.layout)
         load_protocol(self.protocol)  # a bad preset name or file fails before any row
 

@@ -79,25 +79,26 @@ def _fill(template: str, ann: Annotation, px: float | None = None) -> str:
     )
 
 
-def _phrasings(wording: str) -> dict[str, tuple[str, ...]]:
+def phrasings(wording: str) -> dict[str, tuple[str, ...]]:
+    """The templates per step of ``wording`` (one of ``WORDINGS``); any other is an error."""
     if wording not in WORDINGS:
         raise ValueError(f"thinking wording must be one of {', '.join(WORDINGS)}, got {wording!r}")
     return _TERSE if wording == "terse" else _VARIED
 
 
 def think_direct(ann: Annotation, rng: random.Random, wording: str = "varied") -> str:
-    return _fill(rng.choice(_phrasings(wording)["direct"]), ann)
+    return _fill(rng.choice(phrasings(wording)["direct"]), ann)
 
 
 def think_zoom(
     ann: Annotation, rng: random.Random, step: int, px: float, wording: str = "varied"
 ) -> str:
     """Thinking before zoom call ``step`` (0-based); ``px`` is the target's current size."""
-    return _fill(rng.choice(_phrasings(wording)["first" if step == 0 else "next"]), ann, px)
+    return _fill(rng.choice(phrasings(wording)["first" if step == 0 else "next"]), ann, px)
 
 
 def think_answer(ann: Annotation, rng: random.Random, wording: str = "varied") -> str:
-    return _fill(rng.choice(_phrasings(wording)["after"]), ann)
+    return _fill(rng.choice(phrasings(wording)["after"]), ann)
 
 
 def answer_turn(ann: Annotation, think: str) -> str:

@@ -162,20 +162,23 @@ def run_eval(
         bench = spec.load()
         work = pending_work(bench.samples, spec, store.done)
         if work:
-            _session(spec, bench, work, store, run_dir, resumed, backend, judge, progress,
-                     on_batch)  # fmt: skip
+            _session(spec, settings, bench, work, store, run_dir, resumed, backend, judge,
+                     progress, on_batch)  # fmt: skip
         summary = summarize(store.records, seed=spec.seed)
         write_atomic(Path(run_dir) / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _session(spec, bench, work, store, run_dir, resumed, backend, judge, progress, on_batch):
-    """Load the model, run the missing work, record the session in run.json."""
+def _session(
+    spec, settings, bench, work, store, run_dir, resumed, backend, judge, progress, on_batch
+):
+    """Load the model, run the missing work, record the session in run.json (``settings``:
+    the ones checked on resume, computed once: they read the weights' fingerprint)."""
     owned = backend is None
     backend = backend or spec.make_backend(spec.loop.budget, spec.loop.max_images)
     try:
         judge = judge if judge is not None else make_judge(spec.judge)
-        info = _run_info(spec, bench, backend, run_dir if resumed else None)
+        info = _run_info(spec, settings, bench, backend, run_dir if resumed else None)
         if resumed:
             _check_model(run_dir, info["model"])
         session = {"started": _now(), "done_before": len(store.done), "to_do": len(work)}
@@ -202,12 +205,12 @@ def _evaluate(work, backend, spec: EvalSpec, store: ResultStore, judge, progress
              resolutions=spec.sweep or None)  # fmt: skip
 
 
-def _run_info(spec, bench, backend, previous_dir) -> dict[str, Any]:
+def _run_info(spec, settings, bench, backend, previous_dir) -> dict[str, Any]:
     """run.json: settings, model, versions; ``sessions`` lists each (resumed) session."""
     sessions = read_run_info(previous_dir).get("sessions", []) if previous_dir else []
     options = {k: v for k, v in spec.backend_options.items() if "key" not in k.lower()}
     return {
-        "settings": spec.settings(),
+        "settings": settings,
         "runtime": {
             "batch_size": spec.loop.batch_size,
             "backend_options": options,

@@ -116,7 +116,8 @@ def run_cos_eval(
 
 
 def _run_locked(spec, run_dir, bench, targets, backend, progress) -> dict[str, Any]:
-    resumed = check_resume(run_dir, spec.settings(), RUN_DEFAULTS)
+    settings = spec.settings()  # once: it reads the weights' fingerprint
+    resumed = check_resume(run_dir, settings, RUN_DEFAULTS)
     store = ResultStore(run_dir)
     todo = [s for s in bench.samples if _key(s) not in store.done]
     if todo:
@@ -126,7 +127,7 @@ def _run_locked(spec, run_dir, bench, targets, backend, progress) -> dict[str, A
             write_run_info(
                 run_dir,
                 {
-                    "settings": spec.settings(),
+                    "settings": settings,
                     "model": backend.describe(),
                     "benchmark": {"name": bench.name, "samples": len(bench.samples)},
                 },
