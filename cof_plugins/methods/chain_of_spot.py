@@ -4,8 +4,11 @@
 would type (printed first), in this process:
 
 1. ``cof tiny-model``: the "small" tiny Qwen2.5-VL (random weights, offline);
-2. ``cof data scenes`` twice: training scenes, and held-out scenes in V*'s layout;
-3. ``cof data chain-of-spot``: two-turn rows, the ROI grown from each scene's target box;
+2. ``cof data scenes --grid`` twice: training scenes, and held-out scenes in V*'s layout
+   (targets on a 3 x 3 grid of spots);
+3. ``cof data chain-of-spot``: two-turn rows, the ROI grown from each scene's target box,
+   written with the quickstart's protocol (``out/protocol.yaml``: the chosen protocol with
+   the ROI rounded to ``decimals``, 1 by default, so the tiny model has few strings to write);
 4. ``cof sft recipes/sft/chain_of_spot_tiny_cpu.yaml`` (full fine-tune through
    LLaMA-Factory), ``cof export``;
 5. ``cof eval --method chain-of-spot`` for the base and the fine-tuned model on the held-out
@@ -38,6 +41,7 @@ METHOD = "chain-of-spot"
 FAMILY = "qwen2_5_vl"
 PIXELS = f"--min-pixels {TINY_BUDGET.min_pixels} --max-pixels {TINY_BUDGET.max_pixels}"
 MODELS = ("base", "sft")
+PROTOCOL_FILE = "protocol.yaml"  # under the quickstart's folder: ``protocol`` with ``decimals``
 TARGET_ROI_OVERLAP = 0.5
 
 
@@ -48,14 +52,23 @@ class CosQuickstartConfig:
     train_samples: int = 400
     eval_samples: int = 32
     sizes: str = "224,448"
-    steps: int = 300
+    grid: bool = True  # `cof data scenes --grid`: targets on a 3x3 grid of spots
+    steps: int = 600
     lr: float = 2e-3
-    batch_size: int = 8
+    batch_size: int = 4
     protocol: str = "chain-of-spot"
+    decimals: int = 1  # the ROI's decimals (PROTOCOL_FILE inherits ``protocol`` with them)
     margin: float = 0.5
     min_side: float = 0.25
     model_size: str = "small"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.decimals, bool) or self.decimals not in range(1, 7):
+            raise ValueError(
+                f"chain-of-spot quickstart: decimals must be a whole number 1-6 (the ROI's "
+                f"decimals), got {self.decimals!r}"
+            )
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> CosQuickstartConfig:
@@ -75,6 +88,8 @@ class CosQuickstartConfig:
 def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
     """Every stage as a ``cof`` argv."""
     model, data = out / "model", out / "data"
+    protocol = out / PROTOCOL_FILE
+    grid = " --grid" if cfg.grid else ""
     recipe = recipes_dir() / "sft" / "chain_of_spot_tiny_cpu.yaml"
     shape = f"--margin {cfg.margin} --min-side {cfg.min_side}"
     stages = [
@@ -88,7 +103,8 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
         Stage(
             "train scenes",
             command(
-                f"data scenes {{d}} -n {cfg.train_samples} --sizes {cfg.sizes} --seed {cfg.seed}",
+                f"data scenes {{d}} -n {cfg.train_samples} --sizes {cfg.sizes} --seed "
+                f"{cfg.seed}{grid}",
                 d=data / "scenes",
             ),
         ),
@@ -96,18 +112,18 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
             "held-out scenes",
             command(
                 f"data scenes {{d}} -n {cfg.eval_samples} --sizes "
-                f"{cfg.sizes} --seed {cfg.seed + 1} --vstar",
+                f"{cfg.sizes} --seed {cfg.seed + 1} --vstar{grid}",
                 d=data / "heldout",
             ),
         ),
         Stage(
             "rows",
             command(
-                f"data chain-of-spot --from {{a}} --out {{o}} --protocol "
-                f"{cfg.protocol} --family {FAMILY} {PIXELS} {shape} --seed "
-                f"{cfg.seed} --overwrite",
+                f"data chain-of-spot --from {{a}} --out {{o}} --protocol {{p}} "
+                f"--family {FAMILY} {PIXELS} {shape} --seed {cfg.seed} --overwrite",
                 a=data / "scenes" / "annotations.jsonl",
                 o=data / "rows",
+                p=protocol,
             ),
         ),
         Stage(
@@ -138,8 +154,9 @@ def plan(out: Path, cfg: CosQuickstartConfig) -> list[Stage]:
                 f"eval {name}",
                 command(
                     f"eval --method {METHOD} --data {{d}} --boxes {{b}} --model {{m}} "
-                    f"--run-dir {{o}} --protocol {cfg.protocol} --family {FAMILY} {PIXELS} "
+                    f"--run-dir {{o}} --protocol {{p}} --family {FAMILY} {PIXELS} "
                     "--no-progress",
+                    p=protocol,
                     d=data / "heldout" / "test_questions.jsonl",
                     b=data / "heldout" / "annotations.jsonl",
                     m=model / name,
@@ -168,11 +185,33 @@ def run_chain_of_spot(
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     stages = plan(out, cfg)
+    write_protocol(out / PROTOCOL_FILE, cfg)
     run_stages(stages, label="Chain-of-Spot quickstart")
     summary = summarise(out, stages, cfg)
     write_summary(out, summary)
     _print(summary, out)
     return summary
+
+
+def write_protocol(path: Path, cfg: CosQuickstartConfig) -> None:
+    """The quickstart's protocol: ``cfg.protocol`` (a preset or a file) with the ROI written
+    to ``cfg.decimals`` decimals; checked by loading it before any stage runs."""
+    from cof_plugins.core.cos import load_cos_protocol
+    from cof_plugins.core.protocol import is_protocol_file
+
+    parent = str(Path(cfg.protocol).resolve()) if is_protocol_file(cfg.protocol) else cfg.protocol
+    text = (
+        "# Written by cof quickstart --method chain-of-spot: the protocol below with the ROI\n"
+        f"# rounded to {cfg.decimals} decimal(s), so the tiny model has few box strings to learn.\n"
+        f"name: {Path(cfg.protocol).stem}-quickstart\n"
+        f"description: {cfg.protocol} with {cfg.decimals}-decimal ROIs (the quickstart's)\n"
+        f"inherit: {json.dumps(parent)}\n"
+        f"extra:\n  decimals: {cfg.decimals}\n"
+    )
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    load_cos_protocol(path)
 
 
 def summarise(out: Path, stages: list[Stage], cfg: CosQuickstartConfig) -> dict[str, Any]:

@@ -29,6 +29,34 @@ def test_every_stage_parses_with_the_cof_parser(tmp_path):
     evals = [parser.parse_args(s.argv) for s in stages[6:8]]
     assert all(e.method == "chain-of-spot" and e.boxes for e in evals)
     assert str(tmp_path / "with space" / "data" / "rows") in " ".join(stages[3].argv)
+    # Grid scenes, and the quickstart's own protocol file for rows and evaluation alike.
+    assert all("--grid" in s.argv for s in stages[1:3])
+    protocol = str(tmp_path / "with space" / "protocol.yaml")
+    rows = parser.parse_args(stages[3].argv)
+    assert rows.protocol == protocol and all(e.protocol == protocol for e in evals)
+
+
+def test_the_protocol_file_rounds_the_roi_and_inherits_the_chosen_protocol(tmp_path):
+    from cof_plugins.core.cos import load_cos_protocol
+    from cof_plugins.methods.chain_of_spot import write_protocol
+
+    for parent, frame in (("chain-of-spot", "padded"), ("chain-of-spot-native", "native")):
+        path = tmp_path / f"{parent}.yaml"
+        write_protocol(path, CosQuickstartConfig(protocol=parent, decimals=2))
+        cos = load_cos_protocol(path)
+        assert (cos.decimals, cos.box_frame) == (2, frame)
+    # A team's own file is inherited by its absolute path, whatever the working folder.
+    own = tmp_path / "team" / "mine.yaml"
+    own.parent.mkdir()
+    own.write_text("name: mine\ninherit: chain-of-spot\nextra:\n  decimals: 4\n")
+    write_protocol(tmp_path / "q.yaml", CosQuickstartConfig(protocol=str(own), decimals=1))
+    assert load_cos_protocol(tmp_path / "q.yaml").decimals == 1
+
+
+@pytest.mark.parametrize("bad", [0, 7, True, 1.5])
+def test_bad_decimals_are_refused_naming_the_option(bad):
+    with pytest.raises(ValueError, match="decimals must be a whole number 1-6"):
+        CosQuickstartConfig.from_options({"decimals": bad})
 
 
 def test_unknown_options_are_named_with_the_valid_ones():

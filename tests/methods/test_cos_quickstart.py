@@ -1,8 +1,9 @@
-"""`cof quickstart --method chain-of-spot` end to end on the CPU, at reduced settings.
+"""`cof quickstart --method chain-of-spot` end to end on the CPU, with its defaults.
 
-The default (400 scenes, 300 steps) trains for tens of minutes on 2 cores; here the same
-stages run on 40 scenes and 5 SFT steps, so every command, the summary's registry shape and
-the report are checked, not the learning (README: the default does not reach the bar yet).
+The default (400 grid scenes, 600 SFT steps of 4 rows, 1-decimal ROIs) takes about three
+minutes on 2 cores. Every command, the summary's registry shape and the report are checked,
+and what the tiny model does learn: to write usable ROIs. It does not learn where to put them
+(README: the bar of half the ROIs on the target is not met), so that is reported, not held.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ def test_chain_of_spot_quickstart_runs_every_stage(tmp_path):
     from cof_plugins.cli import main
 
     out = tmp_path / "cos"
-    argv = ["quickstart", "--method", "chain-of-spot", "--out", str(out),
-            "--train-samples", "40", "--eval-samples", "8", "--steps", "5"]  # fmt: skip
-    code = main(argv)
+    code = main(["quickstart", "--method", "chain-of-spot", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
     failed = [s for s in summary["stages"] if s["exit"] != 0]
     assert code == 0 and summary["ok"] and not failed, failed
@@ -36,6 +35,13 @@ def test_chain_of_spot_quickstart_runs_every_stage(tmp_path):
     base = summary["eval"]["base"]
     # A random model writes no readable ROI: every question falls back to the whole image.
     assert base["fallback_rate"] == 1.0 and summary["rates"]["base"]["fallback"] == 100.0
+    # The fine-tuned model writes ROIs the strict parser reads and the crop uses, on most
+    # questions (measured: 25% fall back, all as degenerate boxes; 300 steps of 3-decimal
+    # boxes: every reply fell back).
+    sft = summary["eval"]["sft"]
+    assert sft["fallback_rate"] <= 0.5, sft
+    rows = json.loads((out / "data" / "rows" / "train.json").read_text())
+    assert rows[0]["messages"][1]["content"].count(".") == 4  # one decimal per number
     assert summary["bar_met"] == (summary["rates"]["sft"].get("roi_overlap", 0) >= 50.0)
     report = (out / "report" / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 1
