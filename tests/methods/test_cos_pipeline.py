@@ -36,7 +36,7 @@ def test_every_stage_parses_with_the_cof_parser(tmp_path):
     assert rows.protocol == protocol and all(e.protocol == protocol for e in evals)
 
 
-def test_the_protocol_file_rounds_the_roi_and_inherits_the_chosen_protocol(tmp_path):
+def test_the_protocol_file_rounds_the_roi_and_inherits_the_chosen_protocol(tmp_path, monkeypatch):
     from cof_plugins.core.cos import load_cos_protocol
     from cof_plugins.methods.chain_of_spot import write_protocol
 
@@ -45,12 +45,16 @@ def test_the_protocol_file_rounds_the_roi_and_inherits_the_chosen_protocol(tmp_p
         write_protocol(path, CosQuickstartConfig(protocol=parent, decimals=2))
         cos = load_cos_protocol(path)
         assert (cos.decimals, cos.box_frame) == (2, frame)
-    # A team's own file is inherited by its absolute path, whatever the working folder.
+    # A team's own file, named relative to the working folder, is inherited by its absolute
+    # path: the written file lives elsewhere.
     own = tmp_path / "team" / "mine.yaml"
     own.parent.mkdir()
-    own.write_text("name: mine\ninherit: chain-of-spot\nextra:\n  decimals: 4\n")
-    write_protocol(tmp_path / "q.yaml", CosQuickstartConfig(protocol=str(own), decimals=1))
-    assert load_cos_protocol(tmp_path / "q.yaml").decimals == 1
+    own.write_text("name: mine\ninherit: chain-of-spot-native\nextra:\n  decimals: 4\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    write_protocol(tmp_path / "out" / "q.yaml", CosQuickstartConfig(protocol="team/mine.yaml"))
+    cos = load_cos_protocol(tmp_path / "out" / "q.yaml")
+    assert (cos.decimals, cos.box_frame) == (1, "native")
 
 
 @pytest.mark.parametrize("bad", [0, 7, True, 1.5])
