@@ -196,6 +196,7 @@ def run_chain_of_spot(
 def write_protocol(path: Path, cfg: CosQuickstartConfig) -> None:
     """The quickstart's protocol: ``cfg.protocol`` (a preset or a file) with the ROI written
     to ``cfg.decimals`` decimals; checked by loading it before any stage runs."""
+    from cof_plugins.core.atomic import write_text
     from cof_plugins.core.cos import load_cos_protocol
     from cof_plugins.core.protocol import is_protocol_file
 
@@ -208,9 +209,7 @@ def write_protocol(path: Path, cfg: CosQuickstartConfig) -> None:
         f"inherit: {json.dumps(parent)}\n"
         f"extra:\n  decimals: {cfg.decimals}\n"
     )
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, text)
     load_cos_protocol(path)
 
 
