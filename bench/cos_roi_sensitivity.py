@@ -46,11 +46,27 @@ def frames(width: int, height: int, side: int) -> dict[str, Image.Image]:
     return out
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` in pixels, each 28 or more (argparse reports a bad one)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 224x168") from None
+    if min(width, height) < 28:
+        raise argparse.ArgumentTypeError(f"{text!r}: each side must be 28 pixels or more")
+    return width, height
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="checkpoint folder (transformers layout)")
     p.add_argument("--protocol", default="chain-of-spot", help="preset or YAML file")
-    p.add_argument("--size", default="224x168", help="frame WIDTHxHEIGHT (default: %(default)s)")
+    p.add_argument(
+        "--size",
+        type=frame_size,
+        default="224x168",
+        help="frame WIDTHxHEIGHT (default: %(default)s)",
+    )
     p.add_argument("--side", type=int, default=12, help="the square's side in pixels")
     p.add_argument("--min-pixels", type=int, default=TINY_BUDGET.min_pixels)
     p.add_argument("--max-pixels", type=int, default=TINY_BUDGET.max_pixels)
@@ -60,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from cof_plugins.eval.backends.transformers import TransformersBackend
 
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = args.size
     budget = PixelBudget(args.min_pixels, args.max_pixels)
     backend = TransformersBackend(args.model, budget=budget, device="cpu")
     cos = load_cos_protocol(args.protocol)
