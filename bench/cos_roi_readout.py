@@ -5,10 +5,16 @@ the ROI reply, loss on the reply) with AdamW and a cosine schedule, and every
 ``--eval-every`` steps reads, teacher-forced, the first number of the reply on held-out rows:
 the share it gets right next to the share the most frequent value would get (a model that
 ignores the image can reach that share and no more). The frames are the ones ``cof eval``
-makes (the family's template and pixel budget). ``--oracle square`` replaces each image by
-a white square on black where its target is, ``--oracle column`` by a frame that is black,
-grey or white by the target's third of the width: both say whether the model can read
-the image at all when seeing is trivial.
+makes (the family's template and pixel budget). The oracles replace each training and held-out
+image by an easier one, to find what the model can read:
+
+- ``square``: a white square on black where the target is (the target's own size);
+- ``roi``: a white square on black where the ROI is (the reply drawn, several tokens wide);
+- ``column``: a uniform frame, black, grey or white by the target's third of the width;
+- ``tint``: the image blended half with a coordinate ramp (red grows rightwards, blue
+  downwards), so every token's colour says where it is;
+- ``fade``: a curriculum: training images blended with the ``roi`` oracle, its weight falling
+  from 0.8 to 0 over the first 60% of the steps; held-out images as they are.
 
     python bench/cos_roi_readout.py --model OUT/model/base --rows OUT/data/rows \\
         --heldout HELD_ROWS --steps 600
@@ -36,28 +42,33 @@ from cof_plugins.core.zoom_step import make_frame
 from cof_plugins.hf_checkpoint import set_image_budget
 from cof_plugins.testbed.tiny_model import TINY_BUDGET
 
-ORACLES = ("none", "square", "column")
+ORACLES = ("none", "square", "roi", "column", "tint", "fade")
+FADE_START, FADE_END = 0.8, 0.6  # --oracle fade: hint weight at step 0; share of steps to 0
 
 
 def load_rows(folder: Path, oracle: str) -> list[dict[str, Any]]:
     """Turn 1 of every row: messages, the original image (or its oracle), the reply."""
-    targets = {}
+    targets, rois = {}, {}
     for line in (folder / "rois.jsonl").read_text(encoding="utf-8").splitlines():
         info = json.loads(line)
         targets[info["image"]] = info["target"]
+        rois[info["image"]] = info["roi"]
     out = []
     for row in json.loads((folder / "train.json").read_text(encoding="utf-8")):
         path = row["images"][0]
         with Image.open(folder / path) as handle:
             image = handle.convert("RGB")
         target = targets.get(path)
+        if oracle in ("roi", "fade"):
+            target = rois.get(path)
         if oracle != "none" and target is None:
             raise SystemExit(f"{folder / 'rois.jsonl'}: no target for {path}; --oracle needs one")
         out.append(
             {
                 "messages": row["messages"][:1],
                 "reply": row["messages"][1]["content"],
-                "image": draw_oracle(image, target, oracle),
+                "image": image if oracle == "fade" else draw_oracle(image, target, oracle),
+                "hint": draw_oracle(image, target, "roi") if oracle == "fade" else None,
             }
         )
     return out
@@ -67,12 +78,40 @@ def draw_oracle(image: Image.Image, target: list[float] | None, oracle: str) -> 
     if oracle == "none" or target is None:
         return image
     w, h = image.size
-    if oracle == "square":
+    if oracle == "tint":
+        return tint(image)
+    if oracle in ("square", "roi"):
         frame = Image.new("RGB", (w, h), (0, 0, 0))
         ImageDraw.Draw(frame).rectangle(tuple(target), fill=(255, 255, 255))
         return frame
     column = min(2, int(3 * (target[0] + target[2]) / 2 / w))
     return Image.new("RGB", (w, h), [(0, 0, 0), (128, 128, 128), (255, 255, 255)][column])
+
+
+def tint(image: Image.Image, strength: float = 0.5) -> Image.Image:
+    """The image blended with a coordinate ramp (red grows to the right, blue downwards)."""
+    import numpy as np
+
+    w, h = image.size
+    ramp = np.zeros((h, w, 3), dtype=np.float32)
+    ramp[..., 0] = np.linspace(0, 255, w)[None, :]
+    ramp[..., 2] = np.linspace(0, 255, h)[:, None]
+    ramp[..., 1] = 128
+    arr = np.asarray(image, dtype=np.float32) * (1 - strength) + ramp * strength
+    return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+
+
+def hint_weight(step: int, steps: int) -> float:
+    """``--oracle fade``: the ROI hint's weight at ``step`` of ``steps`` (FADE_START at step 0,
+    none from FADE_END of the steps on)."""
+    return max(0.0, FADE_START * (1 - step / (FADE_END * steps)))
+
+
+def training_frame(row: dict[str, Any], weight: float) -> Image.Image:
+    """A row's frame with its hint (if any) blended in at ``weight``."""
+    if weight > 0 and row.get("hint") is not None:
+        return Image.blend(row["frame"], row["hint"], weight)
+    return row["frame"]
 
 
 def first_number(reply: str) -> str:
@@ -104,9 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     processor = transformers.AutoProcessor.from_pretrained(args.model)
     set_image_budget(processor.image_processor, budget)
     model = transformers.AutoModelForImageTextToText.from_pretrained(args.model)
-    train, held = load_rows(args.rows, args.oracle), load_rows(args.heldout, args.oracle)
+    # held-out rows are read as they are under --oracle fade: the hint is for training only
+    held_oracle = "none" if args.oracle == "fade" else args.oracle
+    train, held = load_rows(args.rows, args.oracle), load_rows(args.heldout, held_oracle)
     for row in (*train, *held):
         row["frame"] = make_frame(row["image"], args.family, budget)
+        if row["hint"] is not None:
+            row["hint"] = make_frame(row["hint"], args.family, budget)
         prompt = render(row["messages"], add_generation_prompt=True, family=args.family)
         full = render(
             [*row["messages"], {"role": "assistant", "content": row["reply"]}], family=args.family
@@ -115,14 +158,15 @@ def main(argv: list[str] | None = None) -> None:
     tok = processor.tokenizer
     tok.padding_side = "right"
 
-    def batch(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def batch(rows: list[dict[str, Any]], hint: float = 0.0) -> dict[str, Any]:
+        frames = [training_frame(r, hint) for r in rows]
         enc = processor(
-            text=[r["full"] for r in rows], images=[r["frame"] for r in rows],
+            text=[r["full"] for r in rows], images=frames,
             padding=True, return_tensors="pt",
         )  # fmt: skip
         labels = torch.full_like(enc["input_ids"], -100)
         for i, r in enumerate(rows):
-            start = len(processor(text=[r["prompt"]], images=[r["frame"]])["input_ids"][0])
+            start = len(processor(text=[r["prompt"]], images=[frames[i]])["input_ids"][0])
             end = int(enc["attention_mask"][i].sum())
             labels[i, start:end] = enc["input_ids"][i, start:end]
         return {**enc, "labels": labels}
@@ -152,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     while step < args.steps:
         rng.shuffle(train)
         for i in range(0, len(train) - args.batch_size + 1, args.batch_size):
-            loss = model(**batch(train[i : i + args.batch_size])).loss
+            hint = hint_weight(step, args.steps) if args.oracle == "fade" else 0.0
+            loss = model(**batch(train[i : i + args.batch_size], hint)).loss
             loss.backward()
             opt.step()
             sched.step()

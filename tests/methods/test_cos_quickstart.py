@@ -9,18 +9,27 @@ and what the tiny model does learn: to write usable ROIs. It does not learn wher
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+from cof_plugins.cli import main
 
 pytestmark = pytest.mark.slow
 ROW_KEYS = {"stage", "command", "artefact", "seconds", "cpu_seconds", "exit"}
 
 
-def test_chain_of_spot_quickstart_runs_every_stage(tmp_path):
-    from cof_plugins.cli import main
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory) -> tuple[int, Path]:
+    """One default run, shared: its exit code and folder."""
+    out = tmp_path_factory.mktemp("cos") / "cos"
+    return main(["quickstart", "--method", "chain-of-spot", "--out", str(out)]), out
 
-    out = tmp_path / "cos"
-    code = main(["quickstart", "--method", "chain-of-spot", "--out", str(out)])
+
+def test_chain_of_spot_quickstart_runs_every_stage(quickstart):
+    code, out = quickstart
     summary = json.loads((out / "summary.json").read_text())
     failed = [s for s in summary["stages"] if s["exit"] != 0]
     assert code == 0 and summary["ok"] and not failed, failed
@@ -45,3 +54,23 @@ def test_chain_of_spot_quickstart_runs_every_stage(tmp_path):
     assert summary["bar_met"] == (summary["rates"]["sft"].get("roi_overlap", 0) >= 50.0)
     report = (out / "report" / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 1
+
+
+def test_roi_readout_bench_runs_on_the_quickstart_output(quickstart, tmp_path):
+    """The diagnosis bench the README quotes, on the quickstart's own output: two steps of
+    the fading-hint curriculum, then the held-out read (rows of the held-out scenes)."""
+    _, out = quickstart
+    held = tmp_path / "held_rows"
+    assert main([
+        "data", "chain-of-spot", "--from", str(out / "data" / "heldout" / "annotations.jsonl"),
+        "--out", str(held), "--protocol", str(out / "protocol.yaml"), "--family", "qwen2_5_vl",
+    ]) == 0  # fmt: skip
+    bench = Path(__file__).resolve().parents[2] / "bench" / "cos_roi_readout.py"
+    run = subprocess.run(
+        [sys.executable, str(bench), "--model", str(out / "model" / "base"),
+         "--rows", str(out / "data" / "rows"), "--heldout", str(held), "--steps", "2",
+         "--eval-every", "2", "--batch-size", "2", "--oracle", "fade"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "step 2: loss" in run.stdout and "majority first number" in run.stdout, run.stdout
