@@ -34,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from cof_plugins.core.chat_template import render
@@ -43,11 +44,15 @@ from cof_plugins.hf_checkpoint import set_image_budget
 from cof_plugins.testbed.tiny_model import TINY_BUDGET
 
 ORACLES = ("none", "square", "roi", "column", "tint", "fade")
+BOXED = ("square", "roi", "column", "fade")  # the oracles drawn from a box
 FADE_START, FADE_END = 0.8, 0.6  # --oracle fade: hint weight at step 0; share of steps to 0
 
 
 def load_rows(folder: Path, oracle: str) -> list[dict[str, Any]]:
     """Turn 1 of every row: messages, the original image (or its oracle), the reply."""
+    for name in ("rois.jsonl", "train.json"):
+        if not (folder / name).is_file():
+            raise SystemExit(f"{folder}: no {name}; give a `cof data chain-of-spot` output folder")
     targets, rois = {}, {}
     for line in (folder / "rois.jsonl").read_text(encoding="utf-8").splitlines():
         info = json.loads(line)
@@ -61,7 +66,7 @@ def load_rows(folder: Path, oracle: str) -> list[dict[str, Any]]:
         target = targets.get(path)
         if oracle in ("roi", "fade"):
             target = rois.get(path)
-        if oracle != "none" and target is None:
+        if oracle in BOXED and target is None:
             raise SystemExit(f"{folder / 'rois.jsonl'}: no target for {path}; --oracle needs one")
         out.append(
             {
@@ -75,11 +80,11 @@ def load_rows(folder: Path, oracle: str) -> list[dict[str, Any]]:
 
 
 def draw_oracle(image: Image.Image, target: list[float] | None, oracle: str) -> Image.Image:
+    if oracle == "tint":
+        return tint(image)
     if oracle == "none" or target is None:
         return image
     w, h = image.size
-    if oracle == "tint":
-        return tint(image)
     if oracle in ("square", "roi"):
         frame = Image.new("RGB", (w, h), (0, 0, 0))
         ImageDraw.Draw(frame).rectangle(tuple(target), fill=(255, 255, 255))
@@ -90,8 +95,6 @@ def draw_oracle(image: Image.Image, target: list[float] | None, oracle: str) -> 
 
 def tint(image: Image.Image, strength: float = 0.5) -> Image.Image:
     """The image blended with a coordinate ramp (red grows to the right, blue downwards)."""
-    import numpy as np
-
     w, h = image.size
     ramp = np.zeros((h, w, 3), dtype=np.float32)
     ramp[..., 0] = np.linspace(0, 255, w)[None, :]
@@ -119,21 +122,39 @@ def first_number(reply: str) -> str:
     return reply.lstrip("[ ").split(",")[0].strip()
 
 
+def positive(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="checkpoint to train (it is not written back)")
     p.add_argument("--rows", required=True, type=Path, help="cof data chain-of-spot output")
     p.add_argument("--heldout", required=True, type=Path, help="the same for held-out scenes")
     p.add_argument("--family", default="qwen2_5_vl")
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--steps", type=positive, default=600)
+    p.add_argument("--batch-size", type=positive, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=positive, default=100)
     p.add_argument("--oracle", choices=ORACLES, default="none")
     p.add_argument("--min-pixels", type=int, default=TINY_BUDGET.min_pixels)
     p.add_argument("--max-pixels", type=int, default=TINY_BUDGET.max_pixels)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    # held-out rows are read as they are under --oracle fade: the hint is for training only
+    held_oracle = "none" if args.oracle == "fade" else args.oracle
+    train, held = load_rows(args.rows, args.oracle), load_rows(args.heldout, held_oracle)
+    if args.batch_size > len(train):
+        p.error(f"--batch-size {args.batch_size} is more than the {len(train)} training rows")
+    if not held:
+        p.error(f"--heldout {args.heldout}: no rows")
     import torch
     import transformers
 
@@ -143,9 +164,6 @@ def main(argv: list[str] | None = None) -> None:
     processor = transformers.AutoProcessor.from_pretrained(args.model)
     set_image_budget(processor.image_processor, budget)
     model = transformers.AutoModelForImageTextToText.from_pretrained(args.model)
-    # held-out rows are read as they are under --oracle fade: the hint is for training only
-    held_oracle = "none" if args.oracle == "fade" else args.oracle
-    train, held = load_rows(args.rows, args.oracle), load_rows(args.heldout, held_oracle)
     for row in (*train, *held):
         row["frame"] = make_frame(row["image"], args.family, budget)
         if row["hint"] is not None:
@@ -154,7 +172,10 @@ def main(argv: list[str] | None = None) -> None:
         full = render(
             [*row["messages"], {"role": "assistant", "content": row["reply"]}], family=args.family
         )
-        row["prompt"], row["full"] = prompt, full.rstrip("\n")
+        row["full"] = full.rstrip("\n")
+        # where the reply starts: the prompt's tokens depend on the frame's size, which the
+        # hint shares, not on its pixels, so once per row
+        row["start"] = len(processor(text=[prompt], images=[row["frame"]])["input_ids"][0])
     tok = processor.tokenizer
     tok.padding_side = "right"
 
@@ -166,9 +187,8 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
         labels = torch.full_like(enc["input_ids"], -100)
         for i, r in enumerate(rows):
-            start = len(processor(text=[r["prompt"]], images=[frames[i]])["input_ids"][0])
             end = int(enc["attention_mask"][i].sum())
-            labels[i, start:end] = enc["input_ids"][i, start:end]
+            labels[i, r["start"] : end] = enc["input_ids"][i, r["start"] : end]
         return {**enc, "labels": labels}
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)

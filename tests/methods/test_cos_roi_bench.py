@@ -4,6 +4,7 @@ figures; the slow quickstart test runs it end to end)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,36 @@ def test_oracles_draw_where_the_box_is(bench):
     assert square.getpixel((40, 10)) == (255, 255, 255) and square.getpixel((5, 50)) == (0, 0, 0)
     column = bench.draw_oracle(scene, [70.0, 10.0, 80.0, 20.0], "column")
     assert column.getpixel((0, 0)) == (255, 255, 255)  # right third: white
-    tinted = bench.draw_oracle(scene, [0.0, 0.0, 1.0, 1.0], "tint")
+    tinted = bench.draw_oracle(scene, None, "tint")  # no box needed: position is the ramp
     assert tinted.getpixel((89, 0))[0] > tinted.getpixel((0, 0))[0]  # red grows rightwards
     assert tinted.getpixel((0, 59))[2] > tinted.getpixel((0, 0))[2]  # blue grows downwards
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--steps", "0"], "less than 1"),
+        (["--batch-size", "-3"], "less than 1"),
+        (["--eval-every", "x"], "not a whole number"),
+        (["--batch-size", "99"], "more than the 2 training rows"),
+    ],
+)
+def test_bad_counts_are_argparse_errors_not_a_hang(bench, tmp_path, capsys, argv, says):
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    Image.new("RGB", (32, 24), (180, 180, 180)).save(rows / "a.png")
+    reply = "[0.0, 0.0, 0.5, 0.5]"
+    row = {"messages": [{"role": "user", "content": "<image>where?"},
+                        {"role": "assistant", "content": reply}], "images": ["a.png"]}  # fmt: skip
+    (rows / "train.json").write_text(json.dumps([row, row]))
+    info = {"image": "a.png", "target": [1, 1, 9, 9], "roi": [0, 0, 16, 16]}
+    (rows / "rois.jsonl").write_text(json.dumps(info) + "\n")
+    model = tmp_path / "no-model"  # never reached: the arguments are checked first
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--model", str(model), "--rows", str(rows), "--heldout", str(rows), *argv])
+    assert exc.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_a_folder_without_rows_is_named(bench, tmp_path):
+    with pytest.raises(SystemExit, match=r"no rois\.jsonl; give a `cof data chain-of-spot`"):
+        bench.load_rows(tmp_path, "none")
